@@ -1,0 +1,26 @@
+# Every target bootstraps what it needs (Debian packages, .venv) through scripts/bootstrap.sh.
+VENV := .venv
+PY := $(VENV)/bin/python
+BOOTSTRAP := scripts/bootstrap.sh
+
+.PHONY: demo test lint bench bootstrap clean
+
+bootstrap:
+	@bash $(BOOTSTRAP)
+
+demo: bootstrap
+	$(VENV)/bin/dpa demo
+
+lint: bootstrap
+	$(VENV)/bin/ruff check dpa tests bench scripts
+	$(VENV)/bin/ruff format --check dpa tests bench scripts
+	$(VENV)/bin/mypy
+
+test: lint
+	$(PY) -m pytest
+
+bench: bootstrap
+	$(PY) bench/convert.py
+
+clean:
+	rm -rf output/* .pytest_cache .mypy_cache .ruff_cache

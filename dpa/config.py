@@ -1,0 +1,276 @@
+"""dpa.toml → frozen dataclasses.
+
+Unknown keys are errors, missing required keys are reported together, relative paths are resolved against the
+folder of the configuration file. Secrets never appear in the file: only the names of environment variables
+that hold them (``*_env`` keys).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dpa.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "dpa.toml"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """ipcall.me's own party details, printed in the party block and on the signature page."""
+
+    name: str = "ipcall.me"
+    street: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = "NL"
+    kvk: str = ""
+    signatory_name: str = ""
+    signatory_title: str = ""
+
+
+@dataclass(frozen=True)
+class Pkcs11Config:
+    """A key on a PKCS#11 token (an HSM, a smart card, SoftHSM2)."""
+
+    module: Path
+    token_label: str
+    key_label: str
+    pin_env: str = ""
+    cert_label: str = ""
+
+
+@dataclass(frozen=True)
+class SignerConfig:
+    """Where one party's signing key lives: exactly one of PKCS#12, PEM key + certificate, or PKCS#11."""
+
+    pkcs12: Path | None = None
+    pem_key: Path | None = None
+    pem_cert: Path | None = None
+    passphrase_env: str = ""
+    chain: tuple[Path, ...] = ()
+    pkcs11: Pkcs11Config | None = None
+
+    def __post_init__(self) -> None:
+        sources = [self.pkcs12 is not None, self.pem_key is not None, self.pkcs11 is not None]
+        if sum(sources) != 1:
+            raise ConfigError("a signer needs exactly one of 'pkcs12', 'pem_key' + 'pem_cert', or 'pkcs11'")
+        if (self.pem_key is None) != (self.pem_cert is None):
+            raise ConfigError("a PEM signer needs both 'pem_key' and 'pem_cert'")
+
+
+@dataclass(frozen=True)
+class TsaServerConfig:
+    """The key and certificate with which ``dpa tsa serve`` signs time-stamp tokens."""
+
+    cert: Path
+    key: Path
+    key_passphrase_env: str = ""
+    chain: tuple[Path, ...] = ()
+    username: str = ""
+    password_env: str = ""
+    policy_oid: str = "1.3.6.1.4.1.57264.1.1"
+    max_request_bytes: int = 16384
+
+
+@dataclass(frozen=True)
+class TsaConfig:
+    """RFC 3161 time-stamping authorities, tried in order, and optionally the embedded server's key."""
+
+    urls: tuple[str, ...] = ()
+    username: str = ""
+    password_env: str = ""
+    timeout_s: float = 10.0
+    retries: int = 1
+    server: TsaServerConfig | None = None
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """Trust roots (PEM files) for signer certificates and TSA certificates."""
+
+    roots: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where templates are read and output is written."""
+
+    templates: Path = REPO_ROOT / "templates"
+    output: Path = Path("output")
+    register: Path = Path("output/register.sqlite3")
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Limits that keep verification of hostile files bounded."""
+
+    max_file_bytes: int = 50 * 1024 * 1024
+    timeout_s: float = 60.0
+    memory_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; every section has defaults so that dpa runs without a dpa.toml."""
+
+    processor: ProcessorConfig = field(default_factory=ProcessorConfig)
+    signers: dict[str, SignerConfig] = field(default_factory=dict)
+    tsa: TsaConfig = field(default_factory=TsaConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    source: Path | None = None
+
+    def signer(self, role: str) -> SignerConfig:
+        """The signer configured for ``role`` (``processor`` or ``controller``)."""
+        try:
+            return self.signers[role]
+        except KeyError:
+            where = self.source or "the configuration"
+            raise ConfigError(f"no [signers.{role}] section in {where}") from None
+
+
+SIGNER_ROLES = ("processor", "controller")
+T = TypeVar("T")
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load ``path``, or ``./dpa.toml`` when it exists, or return the built-in defaults."""
+    if path is None:
+        candidate = Path.cwd() / DEFAULT_CONFIG_NAME
+        if not candidate.is_file():
+            return Config()
+        path = candidate
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return config_from_dict(data, base=path.resolve().parent, source=path)
+
+
+def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> Config:
+    """Build a :class:`Config` from parsed TOML; relative paths are taken relative to ``base``."""
+    problems: list[str] = []
+    data = dict(data)
+    signers_raw = data.pop("signers", {})
+    if not isinstance(signers_raw, dict):
+        problems.append("[signers] must be a table")
+        signers_raw = {}
+    signers: dict[str, SignerConfig] = {}
+    for role, raw in signers_raw.items():
+        if role not in SIGNER_ROLES:
+            problems.append(f"[signers.{role}]: unknown role (expected one of {', '.join(SIGNER_ROLES)})")
+            continue
+        signer = _build(SignerConfig, raw, f"signers.{role}", base, problems)
+        if signer is not None:
+            signers[role] = signer
+    kwargs: dict[str, Any] = {"signers": signers, "source": source}
+    hints = typing.get_type_hints(Config)
+    for key, value in data.items():
+        if key not in hints or key in ("signers", "source"):
+            problems.append(f"unknown section [{key}]")
+            continue
+        built = _build(hints[key], value, key, base, problems)
+        if built is not None:
+            kwargs[key] = built
+    if problems:
+        where = f"{source}: " if source else ""
+        raise ConfigError(where + "; ".join(problems))
+    return Config(**kwargs)
+
+
+def _build(cls: type[T], raw: Any, where: str, base: Path, problems: list[str]) -> T | None:
+    """Instantiate dataclass ``cls`` from ``raw``, collecting problems instead of raising."""
+    if not isinstance(raw, dict):
+        problems.append(f"[{where}] must be a table")
+        return None
+    before = len(problems)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            problems.append(f"[{where}] unknown key '{key}'")
+            continue
+        converted = _convert(hints[key], value, f"{where}.{key}", base, problems)
+        if converted is not _INVALID:
+            kwargs[key] = converted
+    missing = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and name not in kwargs
+    ]
+    for name in missing:
+        problems.append(f"[{where}] missing key '{name}'")
+    if len(problems) > before:
+        return None
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        problems.append(f"[{where}] {exc}")
+        return None
+
+
+_INVALID = object()
+
+
+def _convert(hint: Any, value: Any, where: str, base: Path, problems: list[str]) -> Any:
+    """Convert one TOML value to the annotated type, or record a problem and return ``_INVALID``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value, where, base, problems)
+    if dataclasses.is_dataclass(hint):
+        built = _build(hint, value, where, base, problems)  # type: ignore[type-var]
+        return _INVALID if built is None else built
+    if origin is tuple:
+        if not isinstance(value, list):
+            problems.append(f"'{where}' must be a list")
+            return _INVALID
+        (item_type, _ellipsis) = typing.get_args(hint)
+        items = [_convert(item_type, item, where, base, problems) for item in value]
+        return _INVALID if any(i is _INVALID for i in items) else tuple(items)
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            problems.append(f"'{where}' must be a non-empty path")
+            return _INVALID
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else base / p
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(f"'{where}' must be a number")
+            return _INVALID
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"'{where}' must be an integer")
+            return _INVALID
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            problems.append(f"'{where}' must be a string")
+            return _INVALID
+        return value
+    raise TypeError(f"unsupported configuration type {hint!r}")  # a programming error, not a user error
+
+
+def secret_from_env(var: str, what: str) -> str:
+    """Read a secret from the environment variable ``var``; the error names the variable, never the value."""
+    if not var:
+        raise ConfigError(f"no environment variable is configured for the {what}")
+    value = os.environ.get(var)
+    if value is None:
+        raise ConfigError(f"the {what} is expected in environment variable {var}, which is not set")
+    return value
