@@ -1,0 +1,114 @@
+"""A warm LibreOffice: run by the system Python (which has LibreOffice's ``uno`` module), not by dpa's venv.
+
+Started by :mod:`dpa.assembly.convert` as ``python3 uno_bridge.py PROFILE_DIR``. It starts one headless soffice
+with its own user profile, connects to it over a private pipe, prints ``{"ready": true}`` and then serves one
+conversion per line of JSON on stdin (``{"input": DOCX, "output": PDF}``), answering one line of JSON on stdout
+(``{"ok": true}`` or ``{"ok": false, "error": ...}``). On end of input it shuts soffice down. The parent kills the
+whole process group when a conversion hangs; this script does no timing of its own.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import uno  # type: ignore[import-not-found]
+from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
+from com.sun.star.connection import NoConnectException  # type: ignore[import-not-found]
+
+SOFFICE = os.environ.get("DPA_SOFFICE", "soffice")
+CONNECT_TIMEOUT_S = 60.0
+
+
+def prop(name, value):
+    p = PropertyValue()
+    p.Name = name
+    p.Value = value
+    return p
+
+
+def start(profile_dir):
+    pipe = "dpa-" + uuid.uuid4().hex
+    process = subprocess.Popen(
+        [
+            SOFFICE,
+            "--headless",
+            "--invisible",
+            "--nologo",
+            "--norestore",
+            "--nodefault",
+            "--nolockcheck",
+            "--nofirststartwizard",
+            "-env:UserInstallation=" + uno.systemPathToFileUrl(profile_dir),
+            "--accept=pipe,name=" + pipe + ";urp;StarOffice.ComponentContext",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    local = uno.getComponentContext()
+    resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        try:
+            context = resolver.resolve("uno:pipe,name=" + pipe + ";urp;StarOffice.ComponentContext")
+            break
+        except NoConnectException:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("soffice did not start (exit status %s)" % process.poll()) from None
+            time.sleep(0.1)
+    desktop = context.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", context)
+    return process, desktop
+
+
+def convert(desktop, source, target):
+    document = desktop.loadComponentFromURL(
+        uno.systemPathToFileUrl(source),
+        "_blank",
+        0,
+        (prop("Hidden", True), prop("ReadOnly", True), prop("UpdateDocMode", 0)),
+    )
+    if document is None:
+        raise RuntimeError("LibreOffice could not open the document")
+    try:
+        filter_data = uno.Any(
+            "[]com.sun.star.beans.PropertyValue",
+            (prop("SelectPdfVersion", 2), prop("UseTaggedPDF", True), prop("ExportFormFields", False)),
+        )
+        document.storeToURL(
+            uno.systemPathToFileUrl(target),
+            (prop("FilterName", "writer_pdf_Export"), prop("FilterData", filter_data)),
+        )
+    finally:
+        document.close(True)
+
+
+def main():
+    profile_dir = sys.argv[1]
+    process, desktop = start(profile_dir)
+    out = sys.stdout
+    out.write(json.dumps({"ready": True, "pid": process.pid}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            convert(desktop, request["input"], request["output"])
+            reply = {"ok": True}
+        except Exception as exc:
+            reply = {"ok": False, "error": "%s: %s" % (type(exc).__name__, getattr(exc, "Message", "") or exc)}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+    try:
+        desktop.terminate()
+    except Exception:
+        pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+if __name__ == "__main__":
+    main()

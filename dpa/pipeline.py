@@ -1,0 +1,51 @@
+"""One customer: record → assembled, unsigned PDF/A (and, with the signing half, → signed PDF).
+
+These functions are the library entry points behind ``dpa generate`` and ``dpa issue``; the batch runs the same
+steps with shared resources (a converter pool, a loaded signer).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dpa.assembly.convert import Converter
+from dpa.assembly.merge import AgreementMetadata, assemble_pdf
+from dpa.assembly.records import CustomerRecord
+from dpa.assembly.render import render_agreement
+from dpa.assembly.templates import TemplateSet
+from dpa.config import Config
+from dpa.files import read_input, write_atomic
+
+TITLE = "Verwerkersovereenkomst ipcall.me"
+
+
+def assemble(
+    record: CustomerRecord,
+    config: Config,
+    converter: Converter,
+    templates: TemplateSet | None = None,
+    contract: bytes | None = None,
+) -> bytes:
+    """Render, convert and merge the agreement for ``record``; returns the unsigned PDF/A with both fields."""
+    templates = templates or TemplateSet.load(config.paths.templates, record.language)
+    rendered = render_agreement(record, config.processor, templates)
+    body = converter.convert(rendered.body, "agreement")
+    annex = converter.convert(rendered.annex, "annex")
+    metadata = AgreementMetadata(
+        title=f"{TITLE} – {record.name}",
+        customer_id=record.id,
+        template_version=templates.version,
+        record_sha256=record.sha256(),
+        created=datetime.now(UTC),
+    )
+    return assemble_pdf(body, annex, metadata, contract)
+
+
+def generate(record: CustomerRecord, config: Config, output: Path, contract: Path | None = None) -> Path:
+    """``dpa generate``: assemble one agreement with a fresh converter and write it atomically to ``output``."""
+    contract_bytes = read_input(contract, "contract") if contract else None
+    with Converter(1) as converter:
+        pdf = assemble(record, config, converter, contract=contract_bytes)
+    write_atomic(output, pdf)
+    return output
