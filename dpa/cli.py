@@ -154,6 +154,12 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("dpa: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug, not a user error: still one line unless -v
+        if verbose:
+            traceback.print_exc()
+        hint = "" if verbose else " (run with -v for the traceback)"
+        click.echo(f"dpa: internal error: {type(exc).__name__}: {_one_line(str(exc))}{hint}", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -23,6 +23,7 @@ from types import TracebackType
 from dpa.errors import ConversionError
 
 BRIDGE = Path(__file__).with_name("uno_bridge.py")
+SOFFICE_BIN = "/usr/lib/libreoffice/program/soffice.bin"
 START_TIMEOUT_S = 90.0
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -38,6 +39,7 @@ class _Worker:
     def __init__(self, index: int, root: Path) -> None:
         self.index = index
         self.root = root / f"worker-{index}"
+        self.root.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[str] | None = None
         self.soffice_pid: int | None = None
         self.conversions = 0
@@ -48,8 +50,8 @@ class _Worker:
         self.stop()
         profile = self.root / "profile"
         profile.mkdir(parents=True, exist_ok=True)
-        if shutil.which("soffice") is None and "DPA_SOFFICE" not in os.environ:
-            raise ConversionError("LibreOffice (soffice) is not installed: run scripts/bootstrap.sh")
+        if not Path(os.environ.get("DPA_SOFFICE", SOFFICE_BIN)).exists():
+            raise ConversionError("LibreOffice is not installed (no soffice.bin): run scripts/bootstrap.sh")
         try:
             self.process = subprocess.Popen(
                 [_system_python(), str(BRIDGE), str(profile)],
@@ -72,7 +74,7 @@ class _Worker:
         assert self.process is not None and self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         if not ready:
-            self.stop()
+            self.stop(kill=True)
             raise ConversionError(f"LibreOffice did not finish the {what} within {timeout:.0f} s and was stopped")
         line = self.process.stdout.readline()
         if not line:
@@ -95,11 +97,12 @@ class _Worker:
             raise ConversionError(f"LibreOffice could not convert the document: {reply.get('error')}")
         self.conversions += 1
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """End the bridge and its soffice: politely (end of input) unless ``kill``, then by SIGKILL."""
         process, self.process, self.soffice_pid = self.process, None, None
         if process is None:
             return
-        if process.poll() is None:
+        if process.poll() is None and not kill:
             try:
                 assert process.stdin is not None
                 process.stdin.close()
@@ -148,11 +151,21 @@ class Converter:
 
     def start(self) -> None:
         """Start every worker now (in parallel) instead of on first use."""
-        threads = [threading.Thread(target=w.ensure_started) for w in self._workers]
+        errors: list[ConversionError] = []
+
+        def start_one(worker: _Worker) -> None:
+            try:
+                worker.ensure_started()
+            except ConversionError as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start_one, args=(w,)) for w in self._workers]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        if errors:
+            raise errors[0]
 
     def soffice_pids(self) -> list[int]:
         """Process ids of the running soffice processes (for monitoring and fault tests)."""

@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 from docx import Document
 from docxtpl import DocxTemplate
 from jinja2 import meta

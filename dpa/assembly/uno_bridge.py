@@ -18,7 +18,10 @@ import uno  # type: ignore[import-not-found]
 from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
 from com.sun.star.connection import NoConnectException  # type: ignore[import-not-found]
 
-SOFFICE = os.environ.get("DPA_SOFFICE", "soffice")
+# soffice.bin itself rather than the soffice shell script and oosplash: then the pid the parent monitors is the
+# process that does the work, and killing it really stops LibreOffice.
+SOFFICE = os.environ.get("DPA_SOFFICE", "/usr/lib/libreoffice/program/soffice.bin")
+RESTART_REQUESTED = 81  # soffice.bin's exit status after creating a fresh user profile: "start me again"
 CONNECT_TIMEOUT_S = 60.0
 
 
@@ -29,9 +32,8 @@ def prop(name, value):
     return p
 
 
-def start(profile_dir):
-    pipe = "dpa-" + uuid.uuid4().hex
-    process = subprocess.Popen(
+def launch(profile_dir, pipe):
+    return subprocess.Popen(
         [
             SOFFICE,
             "--headless",
@@ -48,6 +50,11 @@ def start(profile_dir):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def start(profile_dir):
+    pipe = "dpa-" + uuid.uuid4().hex
+    process = launch(profile_dir, pipe)
     local = uno.getComponentContext()
     resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
@@ -56,7 +63,9 @@ def start(profile_dir):
             context = resolver.resolve("uno:pipe,name=" + pipe + ";urp;StarOffice.ComponentContext")
             break
         except NoConnectException:
-            if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() == RESTART_REQUESTED:
+                process = launch(profile_dir, pipe)
+            elif process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("soffice did not start (exit status %s)" % process.poll()) from None
             time.sleep(0.1)
     desktop = context.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", context)
@@ -75,7 +84,7 @@ def convert(desktop, source, target):
     try:
         filter_data = uno.Any(
             "[]com.sun.star.beans.PropertyValue",
-            (prop("SelectPdfVersion", 2), prop("UseTaggedPDF", True), prop("ExportFormFields", False)),
+            (prop("SelectPdfVersion", 2), prop("ExportFormFields", False)),
         )
         document.storeToURL(
             uno.systemPathToFileUrl(target),
@@ -97,6 +106,8 @@ def main():
             convert(desktop, request["input"], request["output"])
             reply = {"ok": True}
         except Exception as exc:
+            if process.poll() is not None or type(exc).__name__ == "DisposedException":
+                sys.exit(70)  # soffice is gone: end the bridge so that the parent restarts both and retries
             reply = {"ok": False, "error": "%s: %s" % (type(exc).__name__, getattr(exc, "Message", "") or exc)}
         out.write(json.dumps(reply) + "\n")
         out.flush()

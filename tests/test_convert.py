@@ -1,0 +1,98 @@
+"""The warm LibreOffice pool under faults: a killed soffice is replaced, a hung one is timed out."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+import time
+
+import pytest
+from docx import Document
+
+from dpa.assembly.convert import Converter
+from dpa.errors import ConversionError
+
+pytestmark = pytest.mark.libreoffice
+
+
+def docx(text: str) -> bytes:
+    document = Document()
+    document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def gone(pid: int, timeout: float = 10.0) -> bool:
+    """True once ``pid`` has exited (a zombie not yet reaped by its parent counts as exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_pdfa_output_and_reuse() -> None:
+    with Converter(1) as pool:
+        first = pool.convert(docx("een"))
+        pid = pool.soffice_pids()
+        second = pool.convert(docx("twee"))
+        assert pool.soffice_pids() == pid, "the same soffice serves both conversions"
+    assert first.startswith(b"%PDF-") and second.startswith(b"%PDF-")
+    assert b"pdfaid:part" in first  # PDF/A-2b declared by LibreOffice's export
+
+
+def test_killed_soffice_is_restarted_and_the_job_retried() -> None:
+    with Converter(1) as pool:
+        pool.convert(docx("warm"))
+        (pid,) = pool.soffice_pids()
+        os.kill(pid, signal.SIGKILL)
+        assert gone(pid)
+        pdf = pool.convert(docx("na de crash"))
+        assert pdf.startswith(b"%PDF-")
+        assert pool.soffice_pids() and pool.soffice_pids() != [pid]
+
+
+def test_crash_during_a_conversion_is_retried_once() -> None:
+    with Converter(1) as pool:
+        pool.convert(docx("warm"))
+        (pid,) = pool.soffice_pids()
+        big = docx("lang document " * 20000)
+        killer = threading.Timer(0.05, lambda: os.kill(pid, signal.SIGKILL))
+        killer.start()
+        pdf = pool.convert(big)
+        killer.join()
+        assert pdf.startswith(b"%PDF-") and gone(pid)
+
+
+def test_hung_soffice_times_out_and_the_pool_recovers() -> None:
+    with Converter(1, timeout_s=2) as pool:
+        pool.convert(docx("warm"))
+        (pid,) = pool.soffice_pids()
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(ConversionError, match="within 2 s"):
+            pool.convert(docx("hangt"))
+        assert time.monotonic() - started < 10
+        assert gone(pid), "the hung soffice was killed"
+        assert pool.convert(docx("weer goed")).startswith(b"%PDF-")
+
+
+def test_parallel_workers() -> None:
+    with Converter(2) as pool:
+        pool.start()
+        assert len(pool.soffice_pids()) == 2
+        results: list[bytes] = []
+        threads = [threading.Thread(target=lambda i=i: results.append(pool.convert(docx(f"doc {i}")))) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(results) == 6 and all(r.startswith(b"%PDF-") for r in results)
