@@ -9,7 +9,7 @@ bootstrap:
 	@bash $(BOOTSTRAP)
 
 demo: bootstrap
-	$(VENV)/bin/dpa demo
+	$(VENV)/bin/dpa generate templates/examples/customer.toml -o output/demo/C-10001.unsigned.pdf
 
 lint: bootstrap
 	$(VENV)/bin/ruff check dpa tests bench scripts

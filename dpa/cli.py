@@ -110,9 +110,7 @@ def templates() -> None:
 
 
 @templates.command("check")
-@click.argument(
-    "directory", required=False, type=click.Path(file_okay=False, path_type=Path), metavar="[DIR]"
-)
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path), metavar="[DIR]")
 @pass_app
 def templates_check(app: AppContext, directory: Path | None) -> None:
     """Lint a template folder: Jinja syntax, undeclared variables, a sample render, signature anchors.

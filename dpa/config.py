@@ -233,7 +233,7 @@ def _convert(hint: Any, value: Any, where: str, base: Path, problems: list[str])
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return _convert(options[0], value, where, base, problems)
     if dataclasses.is_dataclass(hint):
-        built = _build(hint, value, where, base, problems)  # type: ignore[type-var]
+        built = _build(hint, value, where, base, problems)  # type: ignore[arg-type]
         return _INVALID if built is None else built
     if origin is tuple:
         if not isinstance(value, list):

@@ -69,7 +69,12 @@ x = 1
     with pytest.raises(ConfigError) as info:
         load_config(path)
     message = str(info.value)
-    for expected in ("unknown key 'nmae'", "'tsa.urls' must be a list", "missing key 'key'", "unknown section"):
+    for expected in (
+        "unknown key 'nmae'",
+        "'tsa.urls' must be a list",
+        "missing key 'key'",
+        "unknown section",
+    ):
         assert expected in message
 
 

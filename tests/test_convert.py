@@ -90,7 +90,9 @@ def test_parallel_workers() -> None:
         pool.start()
         assert len(pool.soffice_pids()) == 2
         results: list[bytes] = []
-        threads = [threading.Thread(target=lambda i=i: results.append(pool.convert(docx(f"doc {i}")))) for i in range(6)]
+        threads = [
+            threading.Thread(target=lambda i=i: results.append(pool.convert(docx(f"doc {i}")))) for i in range(6)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -148,7 +148,11 @@ def test_names_come_out_exactly(tmp_path: Path, converter: Converter, config: Co
 
 def test_annex_rows_from_the_record(tmp_path: Path, converter: Converter, config: Config) -> None:
     rows = [
-        {"data_subjects": "Medewerkers", "data_categories": ["Naam", "Dienstrooster"], "purposes": "Planning."},
+        {
+            "data_subjects": "Medewerkers",
+            "data_categories": ["Naam", "Dienstrooster"],
+            "purposes": "Planning.",
+        },
         {"data_subjects": "Bellers", "data_categories": ["Telefoonnummer"], "purposes": "Doorschakelen."},
     ]
     text = pdf_text(build(tmp_path, converter, config, make_record(annex_rows=rows)))
@@ -223,7 +227,8 @@ def test_templates_check_good_and_broken(tmp_path: Path) -> None:
     good = dpa("templates", "check", str(REPO / "templates"))
     assert good.returncode == 0, good.stdout + good.stderr
     broken = broken_template_copy(
-        tmp_path, {"customer.name": "customer_nmae", "Handtekening Verwerkingsverantwoordelijke": "Handtekening"}
+        tmp_path,
+        {"customer.name": "customer_nmae", "Handtekening Verwerkingsverantwoordelijke": "Handtekening"},
     )
     result = dpa("templates", "check", str(broken))
     assert result.returncode == 1
@@ -269,7 +274,7 @@ def test_cli_bad_record_one_line_nothing_written(tmp_path: Path, toml: str, fiel
 
 def test_cli_unreadable_inputs(tmp_path: Path) -> None:
     bad = tmp_path / "c.toml"
-    bad.write_bytes(b"id = \"\xff\"\n")
+    bad.write_bytes(b'id = "\xff"\n')
     for path, message in ((bad, "not UTF-8"), (tmp_path / "absent.toml", "cannot read")):
         result = dpa("generate", str(path), "-o", str(tmp_path / "o.pdf"))
         assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr

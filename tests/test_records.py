@@ -133,7 +133,7 @@ def test_missing_record_file(tmp_path: Path) -> None:
 def test_csv_rows_carry_line_numbers(tmp_path: Path) -> None:
     path = tmp_path / "crm.csv"
     path.write_text(
-        "id,name,kvk\nC-1,Goed B.V.,12345678\nC-2,,12345678\n\"C-3\",\"Multi\nline\",12345678\nC-4,Ok,1\n",
+        'id,name,kvk\nC-1,Goed B.V.,12345678\nC-2,,12345678\n"C-3","Multi\nline",12345678\nC-4,Ok,1\n',
         encoding="utf-8",
     )
     rows = list(iter_csv(path))

@@ -8,6 +8,7 @@ and raises :class:`ConversionError`; the next conversion on that slot starts a f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -65,10 +66,11 @@ class _Worker:
         except OSError as exc:
             raise ConversionError(f"cannot start the LibreOffice bridge: {exc}") from None
         reply = self._read_reply(START_TIMEOUT_S, "start")
-        if not reply.get("ready"):
+        pid = reply.get("pid")
+        if not reply.get("ready") or not isinstance(pid, int):
             self.stop()
             raise ConversionError(f"LibreOffice did not start: {reply.get('error', 'no answer')}")
-        self.soffice_pid = int(reply["pid"])
+        self.soffice_pid = pid
 
     def _read_reply(self, timeout: float, what: str) -> dict[str, object]:
         assert self.process is not None and self.process.stdout is not None
@@ -109,17 +111,13 @@ class _Worker:
                 process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-        try:  # the bridge's children (soffice) share its process group
+        with contextlib.suppress(ProcessLookupError):  # the bridge's child (soffice) shares its process group
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait()
         for stream in (process.stdin, process.stdout):
             if stream is not None and not stream.closed:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
 
 class _WorkerDied(ConversionError):
@@ -207,4 +205,3 @@ class Converter:
         for worker in self._workers:
             worker.stop()
         shutil.rmtree(self._root, ignore_errors=True)
-

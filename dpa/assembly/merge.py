@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
 from pypdf.generic import (
     ArrayObject,
@@ -57,19 +57,10 @@ def find_anchors(reader: PdfReader) -> dict[str, Anchor]:
     """Locate each signature anchor text in ``reader``; raises when one is missing or occurs twice."""
     found: dict[str, list[Anchor]] = {field: [] for field in SIGNATURE_ANCHORS}
     for index, page in enumerate(reader.pages):
-        pieces: list[tuple[str, float, float]] = []
-
-        def visit(text: str, cm: list[float], tm: list[float], _font: object, _size: object) -> None:
-            if text.strip():
-                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-                pieces.append((text, x, y))
-
-        page.extract_text(visitor_text=visit)
-        for field, anchor in SIGNATURE_ANCHORS.items():
-            pattern = re.compile(re.escape(anchor) + r"(?![A-Za-z])")
-            for text, x, y in pieces:
-                if pattern.search(" ".join(text.split())):
+        for text, x, y in _text_pieces(page):
+            line = " ".join(text.split())
+            for field, anchor in SIGNATURE_ANCHORS.items():
+                if re.search(re.escape(anchor) + r"(?![A-Za-z])", line):
                     found[field].append(Anchor(index, x, y))
     result = {}
     for field, anchors in found.items():
@@ -80,6 +71,20 @@ def find_anchors(reader: PdfReader) -> dict[str, Anchor]:
             )
         result[field] = anchors[0]
     return result
+
+
+def _text_pieces(page: PageObject) -> list[tuple[str, float, float]]:
+    """The text shown on ``page``, piece by piece, with the origin of each piece in user space."""
+    pieces: list[tuple[str, float, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], _font: object, _size: object) -> None:
+        if text.strip():
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            pieces.append((text, x, y))
+
+    page.extract_text(visitor_text=visit)
+    return pieces
 
 
 def _read(data: bytes, what: str) -> PdfReader:
@@ -136,10 +141,10 @@ def assemble_pdf(body: bytes, annex: bytes, metadata: AgreementMetadata, contrac
 
 def _copy_pdfa_catalog_entries(source: PdfReader, writer: PdfWriter) -> None:
     """Keep the body's output intent (sRGB ICC profile) and language: PDF/A needs them in the catalog."""
-    catalog = source.trailer["/Root"]
+    catalog = source.root_object
     for key in ("/OutputIntents", "/Lang"):
         if key in catalog:
-            writer._root_object[NameObject(key)] = writer._add_object(catalog.raw_get(key).clone(writer))  # noqa: SLF001
+            writer.root_object[NameObject(key)] = catalog[key].clone(writer)
 
 
 def _set_metadata(writer: PdfWriter, metadata: AgreementMetadata) -> None:
@@ -161,7 +166,7 @@ def _set_metadata(writer: PdfWriter, metadata: AgreementMetadata) -> None:
     xmp = DecodedStreamObject()
     xmp.set_data(_xmp_packet(metadata, stamp.strftime("%Y-%m-%dT%H:%M:%SZ")).encode("utf-8"))
     xmp.update({NameObject("/Type"): NameObject("/Metadata"), NameObject("/Subtype"): NameObject("/XML")})
-    writer._root_object[NameObject("/Metadata")] = writer._add_object(xmp)  # noqa: SLF001
+    writer.root_object[NameObject("/Metadata")] = writer._add_object(xmp)
 
 
 def _xmp_packet(metadata: AgreementMetadata, iso: str) -> str:
@@ -230,7 +235,12 @@ def _add_signature_field(writer: PdfWriter, name: str, page_index: int, anchor: 
             NameObject("/Type"): NameObject("/XObject"),
             NameObject("/Subtype"): NameObject("/Form"),
             NameObject("/BBox"): ArrayObject(
-                [NumberObject(0), NumberObject(0), FloatObject(SIGNATURE_BOX_WIDTH), FloatObject(SIGNATURE_BOX_HEIGHT)]
+                [
+                    NumberObject(0),
+                    NumberObject(0),
+                    FloatObject(SIGNATURE_BOX_WIDTH),
+                    FloatObject(SIGNATURE_BOX_HEIGHT),
+                ]
             ),
             NameObject("/Resources"): DictionaryObject(),
         }
@@ -244,18 +254,17 @@ def _add_signature_field(writer: PdfWriter, name: str, page_index: int, anchor: 
             NameObject("/F"): NumberObject(4),  # Print: PDF/A requires printable annotations
             NameObject("/Rect"): ArrayObject([FloatObject(round(v, 2)) for v in rect]),
             NameObject("/P"): page.indirect_reference,
-            NameObject("/AP"): DictionaryObject({NameObject("/N"): writer._add_object(appearance)}),  # noqa: SLF001
+            NameObject("/AP"): DictionaryObject({NameObject("/N"): writer._add_object(appearance)}),
         }
     )
-    field_ref = writer._add_object(field)  # noqa: SLF001
+    field_ref = writer._add_object(field)
     annots = page.get("/Annots")
     if annots is None:
         page[NameObject("/Annots")] = ArrayObject([field_ref])
     else:
         annots.get_object().append(field_ref)
-    root = writer._root_object  # noqa: SLF001
+    root = writer.root_object
     if "/AcroForm" not in root:
-        root[NameObject("/AcroForm")] = writer._add_object(  # noqa: SLF001
-            DictionaryObject({NameObject("/Fields"): ArrayObject()})
-        )
-    root["/AcroForm"].get_object()["/Fields"].append(field_ref)
+        root[NameObject("/AcroForm")] = writer._add_object(DictionaryObject({NameObject("/Fields"): ArrayObject()}))
+    fields = root["/AcroForm"].get_object()["/Fields"].get_object()  # type: ignore[index]
+    fields.append(field_ref)

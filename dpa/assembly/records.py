@@ -65,7 +65,6 @@ COUNTRY_NAMES = {
 }
 
 
-
 def country_name(code: str) -> str:
     """The Dutch name of an ISO 3166-1 alpha-2 country code, or the code itself when unknown."""
     return COUNTRY_NAMES.get(code, code)
@@ -347,4 +346,3 @@ def iter_csv(path: Path) -> Iterator[CsvRow]:
             raise RecordError([f"not UTF-8 text (byte {exc.start + 1})"], str(path)) from None
         except csv.Error as exc:
             raise RecordError([f"malformed CSV: {exc}"], str(path)) from None
-

@@ -57,7 +57,11 @@ def template_context(record: CustomerRecord, processor: ProcessorConfig) -> dict
             "contract_ref": record.contract_ref,
         },
         "annex_rows": [
-            {"data_subjects": r.data_subjects, "data_categories": list(r.data_categories), "purposes": r.purposes}
+            {
+                "data_subjects": r.data_subjects,
+                "data_categories": list(r.data_categories),
+                "purposes": r.purposes,
+            }
             for r in record.annex_rows
         ],
     }

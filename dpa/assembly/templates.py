@@ -104,7 +104,10 @@ def check_templates(root: Path, language: str = "nl") -> list[str]:
     except TemplateError as exc:
         return [str(exc)]
     env = jinja_environment()
-    for path, data in ((templates.body_path, templates.body_bytes), (templates.annex_path, templates.annex_bytes)):
+    for path, data in (
+        (templates.body_path, templates.body_bytes),
+        (templates.annex_path, templates.annex_bytes),
+    ):
         try:
             source = DocxTemplate(io.BytesIO(data))
             source.init_docx()
@@ -153,6 +156,8 @@ def docx_text(data: bytes) -> str:
     lines = []
     for paragraph in root.iter("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}p"):
         lines.append(
-            "".join(t.text or "" for t in paragraph.iter("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}t"))
+            "".join(
+                t.text or "" for t in paragraph.iter("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}t")
+            )
         )
     return "\n".join(lines)

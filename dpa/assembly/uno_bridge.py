@@ -7,6 +7,7 @@ conversion per line of JSON on stdin (``{"input": DOCX, "output": PDF}``), answe
 whole process group when a conversion hangs; this script does no timing of its own.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -66,7 +67,7 @@ def start(profile_dir):
             if process.poll() == RESTART_REQUESTED:
                 process = launch(profile_dir, pipe)
             elif process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("soffice did not start (exit status %s)" % process.poll()) from None
+                raise RuntimeError(f"soffice did not start (exit status {process.poll()})") from None
             time.sleep(0.1)
     desktop = context.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", context)
     return process, desktop
@@ -108,13 +109,14 @@ def main():
         except Exception as exc:
             if process.poll() is not None or type(exc).__name__ == "DisposedException":
                 sys.exit(70)  # soffice is gone: end the bridge so that the parent restarts both and retries
-            reply = {"ok": False, "error": "%s: %s" % (type(exc).__name__, getattr(exc, "Message", "") or exc)}
+            reply = {
+                "ok": False,
+                "error": f"{type(exc).__name__}: {getattr(exc, 'Message', '') or exc}",
+            }
         out.write(json.dumps(reply) + "\n")
         out.flush()
-    try:
+    with contextlib.suppress(Exception):  # soffice may already be gone; it is killed below if not
         desktop.terminate()
-    except Exception:
-        pass
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
