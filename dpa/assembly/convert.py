@@ -77,11 +77,11 @@ class _Worker:
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         if not ready:
             self.stop(kill=True)
-            raise ConversionError(f"LibreOffice did not finish the {what} within {timeout:.0f} s and was stopped")
+            raise _WorkerLost(f"LibreOffice did not finish the {what} within {timeout:.0f} s and was stopped")
         line = self.process.stdout.readline()
         if not line:
             self.stop()
-            raise _WorkerDied(f"LibreOffice stopped unexpectedly during the {what}")
+            raise _WorkerLost(f"LibreOffice stopped unexpectedly during the {what}")
         reply: dict[str, object] = json.loads(line)
         return reply
 
@@ -93,7 +93,7 @@ class _Worker:
             self.process.stdin.flush()
         except BrokenPipeError:
             self.stop()
-            raise _WorkerDied("LibreOffice stopped unexpectedly") from None
+            raise _WorkerLost("LibreOffice stopped unexpectedly") from None
         reply = self._read_reply(timeout, "conversion")
         if not reply.get("ok"):
             raise ConversionError(f"LibreOffice could not convert the document: {reply.get('error')}")
@@ -120,8 +120,8 @@ class _Worker:
                     stream.close()
 
 
-class _WorkerDied(ConversionError):
-    """The soffice process of a worker went away mid-conversion (retried once on a fresh process)."""
+class _WorkerLost(ConversionError):
+    """A worker's soffice crashed or hung and was stopped; the job is retried once on a fresh process."""
 
 
 class Converter:
@@ -170,7 +170,11 @@ class Converter:
         return [w.soffice_pid for w in self._workers if w.soffice_pid is not None]
 
     def convert(self, docx: bytes, name: str = "document") -> bytes:
-        """Convert one DOCX (bytes) to PDF/A-2b (bytes). A crashed worker is restarted and the job retried once."""
+        """Convert one DOCX (bytes) to PDF/A-2b (bytes).
+
+        A worker whose soffice crashes or hangs (no answer within the timeout) is killed and restarted, and the
+        job is retried once on the fresh process; a second failure raises :class:`ConversionError`.
+        """
         if self._closed:
             raise ConversionError("the converter is closed")
         worker = self._idle.get()
@@ -184,7 +188,7 @@ class Converter:
                     try:
                         worker.convert(source, target, self.timeout_s)
                         break
-                    except _WorkerDied:
+                    except _WorkerLost:
                         if attempt == 2:
                             raise
                 try:

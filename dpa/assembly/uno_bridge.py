@@ -95,6 +95,15 @@ def convert(desktop, source, target):
         document.close(True)
 
 
+def soffice_died(process):
+    """After a failed call: did soffice die? (Its exit can lag the broken connection by a moment.)"""
+    try:
+        process.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 def main():
     profile_dir = sys.argv[1]
     process, desktop = start(profile_dir)
@@ -107,7 +116,7 @@ def main():
             convert(desktop, request["input"], request["output"])
             reply = {"ok": True}
         except Exception as exc:
-            if process.poll() is not None or type(exc).__name__ == "DisposedException":
+            if soffice_died(process):
                 sys.exit(70)  # soffice is gone: end the bridge so that the parent restarts both and retries
             reply = {
                 "ok": False,
