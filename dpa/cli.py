@@ -7,15 +7,22 @@ stderr and an exit code (DESIGN.md §4): 0 success, 1 failure, 2 usage error, 3 
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dpa.config import Config, load_config
 from dpa.errors import DpaError
+
+if TYPE_CHECKING:
+    from dpa.batch import Progress as BatchProgress
 
 
 @dataclass
@@ -131,6 +138,359 @@ def templates_check(app: AppContext, directory: Path | None) -> None:
     if problems:
         raise click.exceptions.Exit(1)
     app.info(f"{root}: templates are fine")
+
+
+# --- signing ----------------------------------------------------------------------------------------------------
+
+
+def _secret_prompt() -> Callable[[str], str] | None:
+    """Ask for passphrases and PINs on the terminal, but only when one is attached (never in scripts)."""
+    if not sys.stdin.isatty():
+        return None
+
+    def prompt(what: str) -> str:
+        value: str = click.prompt(what[:1].upper() + what[1:], hide_input=True, err=True)
+        return value
+
+    return prompt
+
+
+@cli.command()
+@click.argument("pdf", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--as",
+    "role",
+    required=True,
+    type=click.Choice(["processor", "controller"]),
+    help="Whose field to sign: processor (ipcall.me, certifies the document) or controller (the customer).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the signed PDF. Default: next to PDF, NAME.processor-signed.pdf after the processor, "
+    "NAME.signed.pdf after the controller (a trailing .processor-signed/.signed in NAME is replaced).",
+)
+@click.option(
+    "--tsa",
+    "tsa_urls",
+    multiple=True,
+    metavar="URL",
+    help="RFC 3161 TSA URL, tried in the order given (repeatable); replaces [tsa] urls for this run.",
+)
+@click.option(
+    "--p12",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sign with this PKCS#12 file instead of the key in [signers.ROLE].",
+)
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="Name of the environment variable holding the --p12 passphrase (never the passphrase itself; "
+    "without it dpa asks on the terminal).",
+)
+@click.option(
+    "--no-timestamp",
+    is_flag=True,
+    help="Sign without an RFC 3161 timestamp. Only for tests: dpa verify reports such a signature as INDETERMINATE.",
+)
+@click.option("--in-place", is_flag=True, help="Replace PDF itself (atomically) instead of writing a copy.")
+@pass_app
+def sign(
+    app: AppContext,
+    pdf: Path,
+    role: str,
+    output: Path | None,
+    tsa_urls: tuple[str, ...],
+    p12: Path | None,
+    passphrase_env: str | None,
+    no_timestamp: bool,
+    in_place: bool,
+) -> None:
+    """Sign one party's field of an agreement, with a trusted timestamp.
+
+    The processor's signature certifies the document (later changes: only form filling and signing); the
+    controller's signature is added later in an incremental update. Both are PAdES signatures with an RFC 3161
+    timestamp from the TSAs in [tsa] urls (or --tsa). When no TSA answers, nothing is written.
+
+    Passphrases and PINs come from the environment variables named in dpa.toml (passphrase_env, pin_env) or, on a
+    terminal, from a prompt — never from the command line. Prints the path of the signed PDF.
+
+    \b
+    Examples:
+      dpa sign acme.pdf --as processor                    -> acme.processor-signed.pdf
+      dpa sign acme.processor-signed.pdf --as controller  -> acme.signed.pdf
+      dpa sign acme.pdf --as controller --p12 klant.p12 --passphrase-env KLANT_P12_PASS
+    """
+    from dpa.config import SignerConfig
+    from dpa.signing.sign import sign_pdf
+
+    if passphrase_env and p12 is None:
+        raise click.UsageError("--passphrase-env only goes with --p12")
+    if in_place and output is not None:
+        raise click.UsageError("--in-place and -o/--output exclude each other")
+    if no_timestamp and tsa_urls:
+        raise click.UsageError("--no-timestamp and --tsa exclude each other")
+    override = SignerConfig(pkcs12=p12, passphrase_env=passphrase_env or "") if p12 is not None else None
+    if no_timestamp:
+        click.echo("dpa: warning: signing WITHOUT a timestamp (--no-timestamp); verification will not pass", err=True)
+    result = sign_pdf(
+        app.config,
+        pdf,
+        role,
+        output,
+        in_place=in_place,
+        tsa_urls=tsa_urls,
+        timestamp=not no_timestamp,
+        prompt=_secret_prompt(),
+        override=override,
+    )
+    when = (
+        f"timestamp {result.timestamp:%Y-%m-%d %H:%M:%S} UTC from {result.tsa_url}"
+        if result.timestamp
+        else ("no timestamp")
+    )
+    kind = "certified" if result.certification else "signed"
+    app.info(f"{kind} {result.field} as {result.signer}; {when}")
+    click.echo(str(result.output))
+
+
+@cli.group()
+def pki() -> None:
+    """Development certificates (never for production)."""
+
+
+@pki.command("init")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--key-type",
+    type=click.Choice(["rsa", "ec"]),
+    default="rsa",
+    show_default=True,
+    help="RSA-2048 or ECDSA P-256 keys.",
+)
+@click.option(
+    "--tsa-url",
+    default="http://127.0.0.1:3161/",
+    show_default=True,
+    help="The TSA URL written into DIR/dpa.toml (where `dpa tsa serve` listens by default).",
+)
+@pass_app
+def pki_init(app: AppContext, directory: Path, key_type: str, tsa_url: str) -> None:
+    """Write a development PKI into DIR, marked NIET VOOR PRODUCTIE.
+
+    A CA (ca.pem), a processor certificate for ipcall.me and an example controller certificate (PKCS#12 with
+    random passphrases), a TSA certificate and key, DIR/dpa.toml wired to them, and DIR/dev-secrets.env with the
+    passphrases as `export NAME=value` lines. Refuses to overwrite an existing PKI.
+
+    \b
+    Example:
+      dpa pki init dev-pki && source dev-pki/dev-secrets.env
+      dpa --config dev-pki/dpa.toml tsa serve &
+      dpa --config dev-pki/dpa.toml sign acme.pdf --as processor
+    """
+    from dpa.signing.devpki import init_dev_pki
+
+    made = init_dev_pki(directory, key_type="ec" if key_type == "ec" else "rsa", tsa_url=tsa_url)
+    app.info(f"development PKI (NIET VOOR PRODUCTIE) written to {made.directory}")
+    app.info(f"load its passphrases with: source {made.secrets_path}")
+    click.echo(str(made.config_path))
+
+
+@cli.group()
+def tsa() -> None:
+    """The embedded RFC 3161 time-stamping authority."""
+
+
+@tsa.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=3161, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@pass_app
+def tsa_serve(app: AppContext, host: str, port: int) -> None:
+    """Serve RFC 3161 timestamps over HTTP with the key in [tsa.server] until SIGTERM or Ctrl-C.
+
+    Clients POST an application/timestamp-query and get an application/timestamp-reply. With [tsa.server]
+    username and password_env set, HTTP basic auth is required. Prints "dpa tsa: listening on URL" on stdout
+    once ready.
+
+    \b
+    Example:
+      dpa --config dev-pki/dpa.toml tsa serve --port 0
+    """
+    from dpa.signing.tsa_server import serve_until_signalled, tsa_server_from_config
+
+    server = tsa_server_from_config(app.config, host=host, port=port, prompt=_secret_prompt())
+
+    def listening(url: str) -> None:
+        click.echo(f"dpa tsa: listening on {url}")
+        sys.stdout.flush()
+
+    serve_until_signalled(server, listening)
+    app.info("dpa tsa: stopped")
+
+
+# --- issue and batch --------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("record_path", metavar="RECORD", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the issued PDF (default: OUTPUT/<id>.pdf, OUTPUT from [paths] in dpa.toml).",
+)
+@click.option("--tsa", "tsa_urls", multiple=True, metavar="URL", help="TSA URL(s) for this run (repeatable).")
+@click.option(
+    "--contract",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A PDF/A services contract to put in front of the agreement.",
+)
+@pass_app
+def issue(
+    app: AppContext, record_path: Path, output: Path | None, tsa_urls: tuple[str, ...], contract: Path | None
+) -> None:
+    """Generate and certify one customer's agreement: what sales sends to the customer.
+
+    Assembles the PDF/A (as `dpa generate`), signs the processor field with ipcall.me's key and a timestamp (as
+    `dpa sign --as processor`), writes it atomically and enters it in the register. Prints the path.
+
+    \b
+    Example:
+      dpa --config dev-pki/dpa.toml issue templates/examples/customer.toml -o C-10001.pdf
+    """
+    from dpa.assembly.records import load_record
+    from dpa.pipeline import issue as issue_agreement
+
+    record = load_record(record_path)
+    target = output or app.config.paths.output / f"{record.id}.pdf"
+    issued = issue_agreement(record, app.config, target, tsa_urls=tsa_urls, contract=contract, prompt=_secret_prompt())
+    stamp = issued.signature.timestamp
+    app.info(
+        f"issued {record.id}: certified by {issued.signature.signer}"
+        + (f", timestamp {stamp:%Y-%m-%d %H:%M:%S} UTC" if stamp else "")
+    )
+    click.echo(str(issued.path))
+
+
+@cli.command()
+@click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: OUTPUT/batch, OUTPUT from [paths] in dpa.toml).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Parallel LibreOffice processes (default: one per core).",
+)
+@click.option("--no-sign", is_flag=True, help="Only assemble: write <id>.unsigned.pdf, no signature.")
+@click.option("--dry-run", is_flag=True, help="Validate every row, report, and stop.")
+@click.option("--tsa", "tsa_urls", multiple=True, metavar="URL", help="TSA URL(s) for this run (repeatable).")
+@click.option(
+    "--max-failures",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="Stop after this many consecutive failed rows (e.g. the TSA is down); the rest is left for a rerun.",
+)
+@pass_app
+def batch(
+    app: AppContext,
+    csv_path: Path,
+    out_dir: Path | None,
+    jobs: int | None,
+    no_sign: bool,
+    dry_run: bool,
+    tsa_urls: tuple[str, ...],
+    max_failures: int,
+) -> None:
+    """Issue one agreement per row of a CRM export (CSV), resumably.
+
+    Every row is validated first; bad rows are reported with line and field and the good rows go ahead. Each
+    agreement is written atomically as DIR/<id>.pdf and DIR/manifest.csv records every row (id, status, file,
+    sha256, error). Rerunning skips rows whose agreement exists for the same record and template; a changed
+    record or template moves the old file aside (<id>.<hash>.pdf) and issues a new one. Exit 0 when every row
+    succeeded, 1 otherwise.
+
+    \b
+    Example:
+      dpa --config dev-pki/dpa.toml batch templates/examples/customers.csv -o output/batch
+    """
+    from dpa.batch import BatchOptions, run_batch
+
+    options = BatchOptions(
+        jobs=jobs or BatchOptions().jobs,
+        sign=not no_sign,
+        dry_run=dry_run,
+        tsa_urls=tsa_urls,
+        max_consecutive_failures=max_failures,
+    )
+    target = out_dir or app.config.paths.output / "batch"
+    with _batch_progress(app) as on_progress:
+        summary = run_batch(csv_path, target, app.config, options, on_progress)
+    for problem in summary.invalid:
+        click.echo(f"dpa: row error: {problem.message}", err=True)
+    if dry_run:
+        app.info(f"{summary.rows} rows: {summary.rows - len(summary.invalid)} valid, {len(summary.invalid)} invalid")
+    else:
+        app.info(
+            f"{summary.rows} rows: {summary.issued} issued, {summary.skipped} already done, "
+            f"{summary.failed + len(summary.invalid)} failed; {summary.docs_per_minute:.0f} documents/minute; "
+            f"manifest: {target / 'manifest.csv'}"
+        )
+    if summary.stopped:
+        click.echo(f"dpa: {summary.stopped}", err=True)
+    if not summary.ok:
+        raise click.exceptions.Exit(1)
+
+
+@contextlib.contextmanager
+def _batch_progress(app: AppContext) -> Iterator[Callable[[BatchProgress], None]]:
+    """A rich progress bar on a terminal; a plain line every 5 seconds otherwise; nothing with -q."""
+    if app.quiet:
+        yield lambda _progress: None
+        return
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("issuing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.0f}/min, {task.fields[failed]} failed"),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("batch", total=None, rate=0.0, failed=0)
+
+            def update(progress: BatchProgress) -> None:
+                bar.update(
+                    task, total=progress.total, completed=progress.finished, rate=progress.rate, failed=progress.failed
+                )
+
+            yield update
+        return
+    last = 0.0
+
+    def report(progress: BatchProgress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= 5 or progress.finished == progress.total:
+            last = now
+            eta = f", about {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
+            click.echo(
+                f"dpa batch: {progress.finished}/{progress.total} rows ({progress.failed} failed), "
+                f"{progress.rate:.0f}/min{eta}",
+                err=True,
+            )
+
+    yield report
 
 
 def main() -> None:

@@ -6,6 +6,9 @@ steps with shared resources (a converter pool, a loaded signer).
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +19,9 @@ from dpa.assembly.render import render_agreement
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
 from dpa.files import read_input, write_atomic
+from dpa.register import Register
+from dpa.signing.keys import SecretPrompt
+from dpa.signing.sign import SigningSession, SignResult
 
 TITLE = "Verwerkersovereenkomst ipcall.me"
 
@@ -49,3 +55,40 @@ def generate(record: CustomerRecord, config: Config, output: Path, contract: Pat
         pdf = assemble(record, config, converter, contract=contract_bytes)
     write_atomic(output, pdf)
     return output
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An agreement issued for one customer: the file, its hash, the signature report and the register row."""
+
+    path: Path
+    sha256: str
+    signature: SignResult
+    register_id: int
+
+
+def issue(
+    record: CustomerRecord,
+    config: Config,
+    output: Path,
+    *,
+    tsa_urls: Sequence[str] = (),
+    contract: Path | None = None,
+    prompt: SecretPrompt | None = None,
+) -> Issued:
+    """``dpa issue``: assemble, certify as processor (with a timestamp), write atomically, enter in the register.
+
+    The key is loaded before LibreOffice starts, so a wrong passphrase fails at once and nothing is written.
+    """
+    contract_bytes = read_input(contract, "contract") if contract else None
+    templates = TemplateSet.load(config.paths.templates, record.language)
+    with SigningSession(config, tsa_urls=tsa_urls, prompt=prompt) as session:
+        session.preload(["processor"])
+        with Converter(1) as converter:
+            pdf = assemble(record, config, converter, templates, contract_bytes)
+        signed, result = session.sign_bytes(pdf, "processor", name=record.id)
+    write_atomic(output, signed)
+    digest = hashlib.sha256(signed).hexdigest()
+    with Register(config.paths.register) as register:
+        row = register.record_issued(record, templates.version, output.resolve(), digest)
+    return Issued(output, digest, result, row.id)

@@ -1,0 +1,431 @@
+"""Many customers: a CRM export (CSV) → one issued agreement per row, a manifest, per-row errors; resumable.
+
+The run validates every row first (all bad rows are reported with line and field), then streams the good rows
+through a thread pool: render and merge in Python, conversion in a pool of warm soffice processes (one per job),
+signing with keys loaded once and one HTTP session to the TSA. LibreOffice runs outside the GIL, so while one
+thread waits for soffice another renders, merges or signs: the stages overlap and both cores stay busy.
+
+Resume and idempotency: ``DIR/<id>.pdf`` carries its idempotency key (customer id, template version, record hash)
+in its metadata. A row whose output exists with the same key is skipped; a changed record or template moves the
+old file aside as ``<id>.<sha256 prefix>.pdf`` and issues a new one. Outputs are written atomically and the
+manifest is appended and flushed row by row, then compacted at the end, so a run killed at any moment leaves no
+half-written PDF under a final name and the next run finishes the job.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+
+from dpa.assembly.convert import Converter
+from dpa.assembly.records import CustomerRecord, iter_csv
+from dpa.assembly.templates import TemplateSet
+from dpa.config import Config
+from dpa.errors import BatchError, DpaError
+from dpa.files import write_atomic
+from dpa.pipeline import assemble
+from dpa.register import Register
+from dpa.signing.document import ROLE_FIELDS, read_field_state
+from dpa.signing.sign import SigningSession
+
+MANIFEST_NAME = "manifest.csv"
+MANIFEST_COLUMNS = ("id", "status", "file", "sha256", "error")
+SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs."""
+
+    jobs: int = max(1, os.cpu_count() or 1)
+    sign: bool = True
+    dry_run: bool = False
+    tsa_urls: tuple[str, ...] = ()
+    max_consecutive_failures: int = 10
+    conversion_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that cannot be processed: its CSV line, the id as written, and every problem found."""
+
+    line: int
+    raw_id: str
+    message: str
+
+
+@dataclass
+class Progress:
+    """Counts while a batch runs; ``rate`` and ``eta_s`` are for the progress display."""
+
+    total: int
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> int:
+        """Rows handled so far, whatever their outcome."""
+        return self.done + self.skipped + self.failed
+
+    @property
+    def rate(self) -> float:
+        """Rows per minute so far."""
+        elapsed = time.monotonic() - self.started
+        return 60.0 * self.finished / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds remaining at the current rate."""
+        if not self.finished:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / self.finished * (self.total - self.finished)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """The outcome of a run."""
+
+    rows: int
+    issued: int
+    skipped: int
+    failed: int
+    invalid: tuple[RowProblem, ...]
+    elapsed_s: float
+    stopped: str | None = None
+
+    @property
+    def docs_per_minute(self) -> float:
+        """Agreements issued per minute of processing (skipped rows excluded)."""
+        return 60.0 * self.issued / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every row succeeded (issued or already there)."""
+        return not self.invalid and self.failed == 0 and self.stopped is None
+
+
+@dataclass(frozen=True)
+class _Validated:
+    good_lines: frozenset[int]
+    problems: tuple[RowProblem, ...]
+
+
+@dataclass(frozen=True)
+class _RowResult:
+    record: CustomerRecord
+    status: str
+    path: Path | None
+    sha256: str
+    error: str = ""
+
+
+def validate_csv(path: Path) -> tuple[int, tuple[RowProblem, ...]]:
+    """Check every row of a CRM export; returns the number of rows and the problems (duplicate ids included)."""
+    validated = _validate(path)
+    return len(validated.good_lines) + len(validated.problems), validated.problems
+
+
+def _validate(path: Path) -> _Validated:
+    problems: list[RowProblem] = []
+    lines_by_id: dict[str, list[int]] = {}
+    good: set[int] = set()
+    for row in iter_csv(path):
+        if row.error is not None:
+            problems.append(RowProblem(row.line, row.raw_id, str(row.error)))
+        else:
+            assert row.record is not None
+            lines_by_id.setdefault(row.record.id, []).append(row.line)
+            good.add(row.line)
+    for customer_id, lines in lines_by_id.items():
+        if len(lines) > 1:
+            listed = ", ".join(str(n) for n in lines)
+            for line in lines:
+                good.discard(line)
+                problems.append(
+                    RowProblem(
+                        line,
+                        customer_id,
+                        f"{path}:{line}: id: '{customer_id}' appears on lines {listed}; ids must be unique",
+                    )
+                )
+    problems.sort(key=lambda p: p.line)
+    return _Validated(frozenset(good), tuple(problems))
+
+
+def run_batch(
+    csv_path: Path,
+    out_dir: Path,
+    config: Config,
+    options: BatchOptions,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> BatchSummary:
+    """Issue one agreement per valid row of ``csv_path`` into ``out_dir``; see the module docstring."""
+    if options.jobs < 1:
+        raise BatchError("--jobs must be at least 1")
+    validated = _validate(csv_path)
+    total = len(validated.good_lines)
+    if options.dry_run:
+        return BatchSummary(total + len(validated.problems), 0, 0, 0, validated.problems, 0.0)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
+    _remove_stale_parts(out_dir)
+    templates = TemplateSet.load(config.paths.templates)
+    manifest = _Manifest(out_dir / MANIFEST_NAME)
+    for problem in validated.problems:
+        manifest.append(problem.raw_id, "error", "", "", problem.message)
+    progress = Progress(total)
+    session = SigningSession(config, tsa_urls=options.tsa_urls) if options.sign else None
+    try:
+        if session is not None:
+            session.preload(["processor"])
+        with (
+            Converter(options.jobs, timeout_s=options.conversion_timeout_s) as converter,
+            Register(config.paths.register) as register,
+        ):
+            progress.started = time.monotonic()
+            stopped = _process(
+                csv_path,
+                out_dir,
+                config,
+                options,
+                validated,
+                templates,
+                converter,
+                session,
+                register,
+                manifest,
+                progress,
+                on_progress,
+            )
+    finally:
+        if session is not None:
+            session.close()
+        manifest.compact()
+    return BatchSummary(
+        rows=total + len(validated.problems),
+        issued=progress.done,
+        skipped=progress.skipped,
+        failed=progress.failed,
+        invalid=validated.problems,
+        elapsed_s=time.monotonic() - progress.started,
+        stopped=stopped,
+    )
+
+
+def _process(
+    csv_path: Path,
+    out_dir: Path,
+    config: Config,
+    options: BatchOptions,
+    validated: _Validated,
+    templates: TemplateSet,
+    converter: Converter,
+    session: SigningSession | None,
+    register: Register,
+    manifest: _Manifest,
+    progress: Progress,
+    on_progress: Callable[[Progress], None] | None,
+) -> str | None:
+    """Stream good rows through the pool; completions are handled here, in the calling thread."""
+    in_flight_limit = options.jobs * 3
+    consecutive_failures = 0
+    stop = threading.Event()
+    stopped: str | None = None
+
+    def work(record: CustomerRecord) -> _RowResult:
+        if stop.is_set():
+            raise _Cancelled
+        return _issue_row(record, out_dir, config, options, templates, converter, session)
+
+    def handle(done: set[Future[_RowResult]]) -> None:
+        nonlocal consecutive_failures, stopped
+        for future in done:
+            try:
+                result = future.result()
+            except _Cancelled:
+                continue
+            if result.status == "error":
+                progress.failed += 1
+                consecutive_failures += 1
+                manifest.append(result.record.id, "error", "", "", result.error)
+            else:
+                consecutive_failures = 0
+                if result.status == "ok":
+                    progress.done += 1
+                else:
+                    progress.skipped += 1
+                assert result.path is not None
+                manifest.append(result.record.id, result.status, result.path.name, result.sha256, "")
+                if options.sign:
+                    register.record_issued(result.record, templates.version, result.path.resolve(), result.sha256)
+            if consecutive_failures >= options.max_consecutive_failures and stopped is None:
+                stopped = (
+                    f"stopped after {consecutive_failures} consecutive failures (last: {result.error}); "
+                    "rows not yet processed are left for the next run"
+                )
+                stop.set()
+            if on_progress is not None:
+                on_progress(progress)
+
+    pending: set[Future[_RowResult]] = set()
+    with ThreadPoolExecutor(max_workers=options.jobs * 2, thread_name_prefix="dpa-batch") as pool:
+        for record in _good_records(csv_path, validated.good_lines):
+            if stop.is_set():
+                break
+            pending.add(pool.submit(work, record))
+            if len(pending) >= in_flight_limit:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                handle(done)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            handle(done)
+    return stopped
+
+
+class _Cancelled(Exception):
+    """A queued row not started because the run is stopping."""
+
+
+def _good_records(csv_path: Path, good_lines: frozenset[int]) -> Iterator[CustomerRecord]:
+    for row in iter_csv(csv_path):
+        if row.line in good_lines and row.record is not None:
+            yield row.record
+
+
+def _issue_row(
+    record: CustomerRecord,
+    out_dir: Path,
+    config: Config,
+    options: BatchOptions,
+    templates: TemplateSet,
+    converter: Converter,
+    session: SigningSession | None,
+) -> _RowResult:
+    target = out_dir / (f"{record.id}.pdf" if options.sign else f"{record.id}.unsigned.pdf")
+    try:
+        if target.exists():
+            existing = target.read_bytes()
+            if _idempotency_key(existing, options.sign) == (record.id, templates.version, record.sha256()):
+                return _RowResult(record, "skipped", target, hashlib.sha256(existing).hexdigest())
+            _move_aside(target, existing)
+        pdf = assemble(record, config, converter, templates)
+        if session is not None:
+            pdf, _report = session.sign_bytes(pdf, "processor", name=record.id)
+        write_atomic(target, pdf)
+        return _RowResult(record, "ok", target, hashlib.sha256(pdf).hexdigest())
+    except DpaError as exc:
+        return _RowResult(record, "error", None, "", f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+    except Exception as exc:  # one broken row must not end the run; the message says what happened
+        return _RowResult(record, "error", None, "", f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _idempotency_key(pdf: bytes, signed: bool) -> tuple[str, str, str] | None:
+    """(customer id, template version, record hash) from an output's metadata; None if unusable or unsigned."""
+    try:
+        info: dict[str, object] = dict(PdfReader(io.BytesIO(pdf)).metadata or {})
+        if signed and not read_field_state(pdf).fields.get(ROLE_FIELDS["processor"]):
+            return None
+    except (DpaError, PdfReadError, ValueError, KeyError, TypeError):
+        return None
+    return (str(info.get("/DPACustomerId")), str(info.get("/DPATemplateVersion")), str(info.get("/DPARecordSHA256")))
+
+
+def _move_aside(target: Path, data: bytes) -> None:
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    aside = target.with_name(f"{target.name.removesuffix('.pdf')}.{digest}.pdf")
+    os.replace(target, aside)
+
+
+def _remove_stale_parts(out_dir: Path) -> None:
+    """Temporary files of an interrupted run (never under a final name) are removed."""
+    for stale in out_dir.glob(".*.part"):
+        stale.unlink(missing_ok=True)
+
+
+class _Manifest:
+    """``manifest.csv``: appended and flushed row by row; compacted (latest entry per id) at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.previous = _read_manifest(path)
+        self.current: list[dict[str, str]] = []
+        new = not path.exists() or path.stat().st_size == 0
+        try:
+            self._handle = path.open("a", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise BatchError(f"cannot write the manifest {path}: {exc.strerror or exc}") from None
+        self._writer = csv.DictWriter(self._handle, fieldnames=MANIFEST_COLUMNS)
+        if new:
+            self._writer.writeheader()
+        elif not _ends_with_newline(path):
+            self._handle.write("\n")  # a line cut off by a kill: start the next one on its own line
+
+    def append(self, customer_id: str, status: str, file: str, sha256: str, error: str) -> None:
+        """Record one row's outcome durably."""
+        entry = {"id": customer_id, "status": status, "file": file, "sha256": sha256, "error": error}
+        self.current.append(entry)
+        self._writer.writerow({k: _cell(v) for k, v in entry.items()})
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def compact(self) -> None:
+        """Rewrite the manifest atomically: this run's rows, plus earlier rows of ids this run did not touch."""
+        self._handle.close()
+        touched = {e["id"] for e in self.current}
+        rows = [e for e in self.previous.values() if e["id"] not in touched]
+        latest: dict[str, dict[str, str]] = {}
+        errors: list[dict[str, str]] = []
+        for entry in self.current:
+            if entry["status"] == "error":
+                errors.append(entry)
+                latest.pop(entry["id"], None)
+            else:
+                latest[entry["id"]] = entry
+        rows.extend(latest.values())
+        rows.extend(errors)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in entry.items()} for entry in rows)
+        write_atomic(self.path, out.getvalue().encode("utf-8"))
+
+
+def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    """Latest non-error entry per id of an existing manifest (a line cut off by a kill is ignored)."""
+    if not path.exists():
+        return {}
+    entries: dict[str, dict[str, str]] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if None in row or any(row.get(c) is None for c in MANIFEST_COLUMNS):
+                continue
+            if row["status"] in ("ok", "skipped"):
+                entries[row["id"]] = {c: row[c] for c in MANIFEST_COLUMNS}
+    return entries
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _cell(value: str) -> str:
+    """Neutralise spreadsheet formulas in data (CSV injection): a leading =, +, -, @ gets a quote."""
+    return "'" + value if value.startswith(SPREADSHEET_TRIGGERS) else value
