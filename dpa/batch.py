@@ -151,17 +151,15 @@ def _validate(path: Path) -> _Validated:
             lines_by_id.setdefault(row.record.id, []).append(row.line)
             good.add(row.line)
     for customer_id, lines in lines_by_id.items():
-        if len(lines) > 1:
-            listed = ", ".join(str(n) for n in lines)
-            for line in lines:
-                good.discard(line)
-                problems.append(
-                    RowProblem(
-                        line,
-                        customer_id,
-                        f"{path}:{line}: id: '{customer_id}' appears on lines {listed}; ids must be unique",
-                    )
+        for line in lines[1:]:  # the first occurrence goes ahead; a later one would overwrite it
+            good.discard(line)
+            problems.append(
+                RowProblem(
+                    line,
+                    customer_id,
+                    f"{path}:{line}: id: '{customer_id}' was already used on line {lines[0]}; ids must be unique",
                 )
+            )
     problems.sort(key=lambda p: p.line)
     return _Validated(frozenset(good), tuple(problems))
 
