@@ -10,6 +10,8 @@ import pytest
 from dpa.assembly.convert import Converter
 from dpa.assembly.records import CustomerRecord, record_from_mapping
 from dpa.config import Config
+from dpa.signing.devpki import DevPki
+from tests.signing_support import TsaProcess
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,3 +47,53 @@ def converter() -> Iterator[Converter]:
 def config() -> Config:
     """Built-in defaults (no dpa.toml)."""
     return Config()
+
+
+# --- signing: the agreement to sign, a development PKI, a real `dpa tsa serve` --------------------------------------
+
+
+@pytest.fixture
+def unsigned_pdf(tmp_path: Path) -> Path:
+    """A fresh unsigned agreement (its own file per test) with both empty signature fields on the last page.
+
+    SWAP POINT: the body builds a small stand-in PDF (tests/signing_support.py) so the signing tests need no
+    LibreOffice; replace it with the real ``dpa.pipeline`` output (e.g. a session-cached ``assemble(...)`` copied
+    to ``tmp_path``) to sign the genuine article.
+    """
+    from tests.signing_support import build_test_agreement
+
+    path = tmp_path / "agreement.pdf"
+    path.write_bytes(build_test_agreement())
+    return path
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPki]:
+    """``dpa pki init`` output for the whole session, with its passphrases in the environment."""
+    from dpa.signing.devpki import init_dev_pki
+
+    pki = init_dev_pki(tmp_path_factory.mktemp("dev-pki"))
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in pki.secrets.items():
+            mp.setenv(name, value)
+        yield pki
+
+
+@pytest.fixture(scope="session")
+def tsa_server(dev_pki: DevPki) -> Iterator[TsaProcess]:
+    """A real ``dpa tsa serve --port 0`` subprocess on loopback for the session (basic auth on), stopped with
+    SIGTERM at the end — which must exit 0."""
+    from tests.signing_support import start_tsa
+
+    tsa = start_tsa(dev_pki.config_path, dict(dev_pki.secrets))
+    yield tsa
+    assert tsa.stop() == 0, "dpa tsa serve did not exit cleanly on SIGTERM"
+
+
+@pytest.fixture(scope="session")
+def signing_config(dev_pki: DevPki, tsa_server: TsaProcess) -> Config:
+    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server`."""
+    from dpa.config import load_config
+    from tests.signing_support import with_tsa_urls
+
+    return with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url)

@@ -8,17 +8,16 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from dpa.batch import BatchOptions, run_batch
-from dpa.config import Config, PathsConfig
+from dpa.config import Config
 from dpa.register import Register
-from tests.customers import BAD_ROWS, customer_row, write_customers
 from tests.conftest import REPO
+from tests.customers import BAD_ROWS, customer_row, write_customers
 
 pytestmark = pytest.mark.libreoffice
 DPA = REPO / ".venv" / "bin" / "dpa"

@@ -92,9 +92,7 @@ class CertKey:
     def key_pem(self, passphrase: str | None = None) -> bytes:
         """The private key as PKCS#8 PEM, encrypted when ``passphrase`` is given."""
         encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase.encode())
-            if passphrase
-            else serialization.NoEncryption()
+            serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
         )
         return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
@@ -263,10 +261,10 @@ def make_lookalike(original: CertKey, *, key_type: KeyType | None = None) -> Cer
 
 # --- dpa pki init ----------------------------------------------------------------------------------------------
 
-PROCESSOR_PASSPHRASE_ENV = "DPA_DEV_PROCESSOR_PASSPHRASE"
-CONTROLLER_PASSPHRASE_ENV = "DPA_DEV_CONTROLLER_PASSPHRASE"
-TSA_KEY_PASSPHRASE_ENV = "DPA_DEV_TSA_KEY_PASSPHRASE"
-TSA_PASSWORD_ENV = "DPA_DEV_TSA_PASSWORD"
+PROCESSOR_PASSPHRASE_ENV = "DPA_DEV_PROCESSOR_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+CONTROLLER_PASSPHRASE_ENV = "DPA_DEV_CONTROLLER_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+TSA_KEY_PASSPHRASE_ENV = "DPA_DEV_TSA_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+TSA_PASSWORD_ENV = "DPA_DEV_TSA_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 TSA_USERNAME = "dpa-dev"
 
 PKI_FILES = (
@@ -343,9 +341,7 @@ def init_dev_pki(
     processor = issue_cert(
         ca, f"ipcall.me ({DEV_MARKER})", key_type=key_type, organization="ipcall.me", email="privacy@ipcall.me"
     )
-    controller = issue_cert(
-        ca, f"{controller_name} ({DEV_MARKER})", key_type=key_type, organization=controller_name
-    )
+    controller = issue_cert(ca, f"{controller_name} ({DEV_MARKER})", key_type=key_type, organization=controller_name)
     tsa = issue_cert(ca, f"dpa development TSA ({DEV_MARKER})", profile="tsa", key_type=key_type)
     passphrases = {
         PROCESSOR_PASSPHRASE_ENV: secrets.token_urlsafe(24),
@@ -466,7 +462,7 @@ def _key_usage(names: Iterable[str]) -> x509.KeyUsage:
     return x509.KeyUsage(encipher_only=False, decipher_only=False, **flags)
 
 
-def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm:
+def _hash_for(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
         return hashes.SHA384()
     return hashes.SHA256()

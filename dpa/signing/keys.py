@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -29,6 +30,8 @@ from pyhanko.keys.internal import (
     translate_pyca_cryptography_cert_to_asn1,
     translate_pyca_cryptography_key_to_asn1,
 )
+from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
+from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.signers import Signer, SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
@@ -61,6 +64,34 @@ def read_secret(env_var: str, what: str, prompt: SecretPrompt | None) -> str | N
     if prompt is not None:
         return prompt(what)
     return None
+
+
+class _FixedAttribute(CMSAttributeProvider):
+    """A signed attribute whose value is computed once (and kept in its encoded form)."""
+
+    def __init__(self, attribute_type: str, value: object) -> None:
+        self.attribute_type = attribute_type
+        self._value = value
+
+    async def build_attr_value(self, dry_run: bool = False) -> object:
+        return self._value
+
+
+class PadesSignedAttributes(SignedAttributeProviderSpec):
+    """The signed attributes of a PAdES signature beyond content-type and message-digest: signing-certificate-v2.
+
+    pyHanko rebuilds that attribute for every signature, and asn1crypto re-encodes a freshly built
+    ``SigningCertificateV2`` on every dump (about 2-12 ms each time, several times per signature); a parsed copy
+    encodes for free. PAdES forbids the CMS signing-time attribute, so there is nothing else.
+    """
+
+    def __init__(self, signing_cert: asn1_x509.Certificate) -> None:
+        value = as_signing_certificate_v2(signing_cert)
+        self._attribute = _FixedAttribute("signing_certificate_v2", tsp.SigningCertificateV2.load(value.dump()))
+
+    def signed_attr_providers(self, data_digest: bytes, digest_algorithm: str) -> Iterator[CMSAttributeProvider]:
+        """Yield the cached signing-certificate-v2 provider."""
+        yield self._attribute
 
 
 class ParsedKeySigner(SimpleSigner):
@@ -219,14 +250,14 @@ def _load_pkcs12(
             data, passphrase.encode() if passphrase is not None else None
         )
     except ValueError:
-        hint = (
-            f"the passphrase in {passphrase_env}"
-            if passphrase_env
-            else ("the passphrase given" if passphrase is not None else "no passphrase")
-        )
+        if passphrase is None:
+            raise SigningError(
+                f"the PKCS#12 file {path} (named in {where}) needs a passphrase: name the environment variable "
+                "that holds it (passphrase_env in dpa.toml, or --passphrase-env)"
+            ) from None
+        hint = f"the passphrase in {passphrase_env}" if passphrase_env else "the passphrase given"
         raise SigningError(
-            f"cannot open the PKCS#12 file {path} (named in {where}): wrong passphrase ({hint}) "
-            "or a damaged file"
+            f"cannot open the PKCS#12 file {path} (named in {where}): wrong passphrase ({hint}) or a damaged file"
         ) from None
     except UnsupportedAlgorithm as exc:
         raise SigningError(f"the PKCS#12 file {path} uses an unsupported algorithm: {exc}") from None
@@ -253,13 +284,9 @@ def _load_pem(
     passphrase = read_secret(passphrase_env, f"passphrase for {key_path.name}", prompt) if encrypted else None
     try:
         if key_data.lstrip().startswith(b"-----"):
-            key = serialization.load_pem_private_key(
-                key_data, passphrase.encode() if passphrase is not None else None
-            )
+            key = serialization.load_pem_private_key(key_data, passphrase.encode() if passphrase is not None else None)
         else:
-            key = serialization.load_der_private_key(
-                key_data, passphrase.encode() if passphrase is not None else None
-            )
+            key = serialization.load_der_private_key(key_data, passphrase.encode() if passphrase is not None else None)
     except (ValueError, TypeError) as exc:
         if encrypted:
             hint = f"the passphrase in {passphrase_env}" if passphrase_env else "the passphrase given"
@@ -327,6 +354,7 @@ def _load_pkcs11(
         asn1_cert = signer.signing_cert
         if asn1_cert is None:
             raise SigningError(f"no certificate found on token '{p11.token_label}' for key '{p11.key_label}'")
+        signer.signed_attr_prov_spec = PadesSignedAttributes(asn1_cert)
         if asn1_cert.public_key.algorithm == "ec":
             # SoftHSM2 2.6 and many tokens offer only raw ECDSA (CKM_ECDSA): hash on the host.
             signer.use_raw_mechanism = True
@@ -337,9 +365,7 @@ def _load_pkcs11(
         close()
         raise
     cert = x509.load_der_x509_certificate(asn1_cert.dump())
-    return LoadedSigner(
-        signer=signer, certificate=cert, source=source, chain=tuple(extra_chain), _close=close
-    )
+    return LoadedSigner(signer=signer, certificate=cert, source=source, chain=tuple(extra_chain), _close=close)
 
 
 # --- shared ----------------------------------------------------------------------------------------------------
@@ -354,9 +380,10 @@ def _simple(
         raise SigningError(f"the certificate of {where} does not belong to its private key ({source})")
     asn1_cert = translate_pyca_cryptography_cert_to_asn1(cert)
     chain = list(chain)
-    registry = SimpleCertificateStore()
+    registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]
     registry.register_multiple([asn1_cert, *chain])
     signer = ParsedKeySigner(asn1_cert, key, registry)
+    signer.signed_attr_prov_spec = PadesSignedAttributes(asn1_cert)
     return LoadedSigner(signer=signer, certificate=cert, source=source, chain=tuple(chain))
 
 
@@ -367,9 +394,7 @@ def _check_key_type(key: Any, where: str) -> SigningKey:
 
 
 def _spki(public_key: Any) -> bytes:
-    data: bytes = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    data: bytes = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return data
 
 

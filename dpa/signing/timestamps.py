@@ -15,12 +15,13 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import requests
-from asn1crypto import cms, tsp, x509
+from asn1crypto import cms, core, tsp, x509
 from cryptography import x509 as pyca_x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign.timestamps import TimeStamper
@@ -32,12 +33,11 @@ from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError,
 from dpa.config import Config
 from dpa.errors import ConfigError, TimestampError
 from dpa.signing.keys import SecretPrompt, read_secret
+from dpa.signing.rfc3161 import CONTENT_TYPE_QUERY, CONTENT_TYPE_REPLY, TimeStampResponse
 from dpa.signing.trust import load_trust_roots, validation_context
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE_QUERY = "application/timestamp-query"
-CONTENT_TYPE_REPLY = "application/timestamp-reply"
 MAX_REPLY_BYTES = 1024 * 1024
 DEFAULT_MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 SUPPORTED_DIGESTS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
@@ -62,7 +62,7 @@ class _Retry(Exception):
     """This URL failed for a reason that may pass (connection, timeout, 5xx)."""
 
 
-class DpaTimeStamper(TimeStamper):  # type: ignore[misc]
+class DpaTimeStamper(TimeStamper):
     """An RFC 3161 client over HTTP(S) with failover, retries, basic auth and token validation.
 
     Use one instance for a whole run: it keeps the HTTP connection, pyHanko's cached size-estimation token and the
@@ -81,13 +81,12 @@ class DpaTimeStamper(TimeStamper):  # type: ignore[misc]
         max_clock_skew: dt.timedelta = DEFAULT_MAX_CLOCK_SKEW,
         retry_delay_s: float = 0.2,
     ) -> None:
-        super().__init__(include_nonce=True)
+        super().__init__(include_nonce=True)  # type: ignore[no-untyped-call]
         if not urls:
             raise ConfigError("no time-stamping authority is configured: set [tsa] urls or pass --tsa URL")
         if not trust_roots:
             raise ConfigError(
-                "timestamps cannot be checked without trust roots: add the TSA's CA certificate (PEM) to "
-                "[trust] roots"
+                "timestamps cannot be checked without trust roots: add the TSA's CA certificate (PEM) to [trust] roots"
             )
         self.urls = tuple(urls)
         self.timeout_s = timeout_s
@@ -145,7 +144,7 @@ class DpaTimeStamper(TimeStamper):  # type: ignore[misc]
     # --- one request -------------------------------------------------------------------------------------------
 
     async def _one_request(self, url: str, message_digest: bytes, md_algorithm: str) -> TimestampInfo:
-        nonce = get_nonce()
+        nonce: int = get_nonce()  # type: ignore[no-untyped-call]
         request = tsp.TimeStampReq(
             {
                 "version": 1,
@@ -204,7 +203,7 @@ class DpaTimeStamper(TimeStamper):  # type: ignore[misc]
         self, url: str, body: bytes, nonce: int, message_digest: bytes, md_algorithm: str
     ) -> TimestampInfo:
         try:
-            reply = tsp.TimeStampResp.load(body)
+            reply = TimeStampResponse.load(body)
             status_info = reply["status"]
             status = status_info["status"].native
         except (ValueError, TypeError) as exc:
@@ -214,6 +213,8 @@ class DpaTimeStamper(TimeStamper):  # type: ignore[misc]
             fail = ", ".join(sorted(status_info["fail_info"].native or []))
             raise _TryNext(f"request refused ({status}{': ' + texts if texts else ''}{', ' + fail if fail else ''})")
         token = reply["time_stamp_token"]
+        if isinstance(token, core.Void):
+            raise _TryNext("granted reply without a time-stamp token")
         try:
             info = await self._check_token(token, nonce, message_digest, md_algorithm)
         except (ValueError, TypeError, KeyError) as exc:
@@ -296,7 +297,7 @@ class DpaTimeStamper(TimeStamper):  # type: ignore[misc]
             validation_context=self._validation_context,
         )
         try:
-            await validator.async_validate_usage(set(), extended_key_usage={"time_stamping"})
+            await validator.async_validate_usage(set(), extended_key_usage={"time_stamping"})  # type: ignore[no-untyped-call]
         except (PathBuildingError, PathValidationError, ValidationError) as exc:
             raise _TryNext(
                 f"the TSA certificate ({tsa_cert.subject.human_friendly}) is not trusted: {exc}; add its CA to "
@@ -362,14 +363,22 @@ def _find_signer_cert(signer_info: cms.SignerInfo, certs: list[x509.Certificate]
 
 
 def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        nxt = exc.__cause__ or exc.__context__
-        assert nxt is not None
-        exc = nxt
-    text = str(exc)
-    if "Connection refused" in text or isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    return text.split(": ", 1)[-1][:120] or type(exc).__name__
+    """A short reason for a connection failure: the deepest OS-level error in the exception chain."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 20:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        if isinstance(item, ConnectionRefusedError) or "Connection refused" in str(item):
+            return "connection refused"
+    for item in chain:
+        if isinstance(item, socket.gaierror):
+            return f"cannot resolve the host name ({item.strerror or item})"
+    for item in reversed(chain):
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror
+    return type(exc).__name__
 
 
 __all__ = [
