@@ -100,9 +100,7 @@ def main() -> None:
     def row(label: str, seconds: float, startup: float | None = None) -> str:
         per_doc = seconds / count
         extra = f"  (+{startup:.2f} s start-up)" if startup is not None else ""
-        return (
-            f"{label:<34} {per_doc:7.3f} s/doc {60 / per_doc:8.0f} docs/min  ratio {naive_s / seconds:5.1f}x{extra}"
-        )
+        return f"{label:<34} {per_doc:7.3f} s/doc {60 / per_doc:8.0f} docs/min  ratio {naive_s / seconds:5.1f}x{extra}"
 
     print(f"DOCX → PDF/A-2b, {count} agreements, {cores} cores")
     print(row("naive: new soffice per document", naive_s))

@@ -26,6 +26,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise DpaError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -37,3 +38,20 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The mode a replaced file had, or the usual mode for a new file (mkstemp's own 0600 would surprise users)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
+
+
+def _read_umask() -> int:
+    umask = os.umask(0)  # the only way to read it; done once at import, before any thread starts
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()

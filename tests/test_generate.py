@@ -297,3 +297,8 @@ def test_cli_generate_writes_the_pdf(tmp_path: Path) -> None:
     assert result.stdout.strip() == str(tmp_path / "a.pdf")
     assert PdfReader(tmp_path / "a.pdf").metadata["/DPACustomerId"]  # type: ignore[index]
     assert [p.name for p in tmp_path.iterdir()] == ["a.pdf"]  # no temporary files left behind
+
+
+def test_customer_name_repeating_an_anchor_is_refused(converter: Converter, config: Config) -> None:
+    with pytest.raises(AssemblyError, match="found 2 times on the signature page"):
+        assemble(make_record(name="Handtekening Verwerker B.V."), config, converter)

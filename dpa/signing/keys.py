@@ -23,7 +23,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from pyhanko.keys.internal import (
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 SecretPrompt = Callable[[str], str]
 """Asks a person for a secret; receives a description such as ``"passphrase for processor.p12"``."""
 
-SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 def read_secret(env_var: str, what: str, prompt: SecretPrompt | None) -> str | None:
@@ -111,7 +111,7 @@ class ParsedKeySigner(SimpleSigner):
         self._private_key = private_key
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
-        """Sign ``data`` with the already parsed key (RSA PKCS#1 v1.5 / PSS, ECDSA, Ed25519)."""
+        """Sign ``data`` with the already parsed key (RSA PKCS#1 v1.5 / PSS, ECDSA)."""
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
         algo = mechanism.signature_algo
         key = self._private_key
@@ -122,8 +122,6 @@ class ParsedKeySigner(SimpleSigner):
             return key.sign(data, pss, hash_algo)
         if algo == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
             return key.sign(data, ec.ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
-        if algo == "ed25519" and isinstance(key, ed25519.Ed25519PrivateKey):
-            return key.sign(data)
         result: bytes = super().sign_raw(data, digest_algorithm)
         return result
 
@@ -388,9 +386,9 @@ def _simple(
 
 
 def _check_key_type(key: Any, where: str) -> SigningKey:
-    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         return key
-    raise SigningError(f"the key in {where} is a {type(key).__name__}; dpa signs with RSA, ECDSA or Ed25519 keys")
+    raise SigningError(f"the key in {where} is a {type(key).__name__}; dpa signs with RSA or ECDSA keys")
 
 
 def _spki(public_key: Any) -> bytes:

@@ -1,0 +1,77 @@
+"""Checks on an input PDF before anything is signed: is it a PDF, unencrypted, with our empty field for the role?"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import enumerate_sig_fields
+
+from dpa.errors import SigningError
+
+ROLE_FIELDS = {"processor": "processor_signature", "controller": "controller_signature"}
+"""The pre-created signature field of each party (DESIGN.md §3 step 4)."""
+
+
+@dataclass(frozen=True)
+class SignatureFieldState:
+    """The signature fields of a PDF: name → filled?"""
+
+    fields: dict[str, bool]
+    signature_count: int
+
+
+def role_field(role: str) -> str:
+    """The field name for ``role``; a SigningError for an unknown role."""
+    try:
+        return ROLE_FIELDS[role]
+    except KeyError:
+        raise SigningError(f"unknown role '{role}': use processor or controller") from None
+
+
+def read_field_state(data: bytes, name: str = "the input") -> SignatureFieldState:
+    """Parse ``data`` as an unencrypted PDF and report its signature fields (SigningError otherwise)."""
+    if b"%PDF-" not in data[:1024]:
+        raise SigningError(f"{name} is not a PDF file")
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=True)
+        if reader.encrypted:
+            raise SigningError(f"{name} is encrypted; dpa signs only unencrypted agreements")
+        fields = {field_name: value is not None for field_name, value, _ref in enumerate_sig_fields(reader)}
+        count = len(reader.embedded_signatures)
+    except SigningError:
+        raise
+    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise SigningError(f"{name} cannot be read as a PDF ({type(exc).__name__}: {exc})") from None
+    return SignatureFieldState(fields=fields, signature_count=count)
+
+
+def check_can_sign(data: bytes, role: str, name: str = "the input") -> str:
+    """Raise SigningError unless ``role`` may sign ``data`` now; returns the field name to fill.
+
+    The processor signs first (a certification signature must be the first signature); the controller signs
+    only after the processor.
+    """
+    field = role_field(role)
+    state = read_field_state(data, name)
+    if field not in state.fields:
+        present = ", ".join(sorted(state.fields)) or "none"
+        raise SigningError(
+            f"{name} has no signature field '{field}' (signature fields present: {present}); "
+            "sign a DPA made by `dpa generate`"
+        )
+    if state.fields[field]:
+        raise SigningError(f"the field '{field}' in {name} is already signed")
+    if role == "processor" and state.signature_count:
+        raise SigningError(
+            f"{name} already carries a signature; the processor's certification signature must be the first one"
+        )
+    if role == "controller":
+        processor_field = ROLE_FIELDS["processor"]
+        if not state.fields.get(processor_field, False):
+            raise SigningError(
+                f"the processor has not signed {name} yet; ipcall.me signs first (`dpa sign --as processor`)"
+            )
+    return field
