@@ -500,9 +500,7 @@ def add_recital_numbering(doc: DocumentObject) -> int:
     else:
         numbering.append(abstract)
     numbering.append(
-        parse_xml(
-            f'<w:num {nsdecls("w")} w:numId="{num_id}"><w:abstractNumId w:val="{abstract_id}"/></w:num>'
-        )
+        parse_xml(f'<w:num {nsdecls("w")} w:numId="{num_id}"><w:abstractNumId w:val="{abstract_id}"/></w:num>')
     )
     return num_id
 
@@ -570,9 +568,7 @@ def signature_table(doc: DocumentObject) -> None:
         first_cell_paragraph(cells[2], anchor, size=ANCHOR_SIZE, after=0, keep_next=True)
         first_cell_paragraph(cells[3], "", size=Pt(6), after=0, keep_next=True)
         cell_borders(cells[3])
-        first_cell_paragraph(
-            cells[4], "Naam: {{ " + var + ".signatory_name }}", before=8, after=2, keep_next=True
-        )
+        first_cell_paragraph(cells[4], "Naam: {{ " + var + ".signatory_name }}", before=8, after=2, keep_next=True)
         first_cell_paragraph(cells[5], "Functie: {{ " + var + ".signatory_title }}", after=2, keep_next=True)
         first_cell_paragraph(cells[6], DATE_LINE, size=Pt(8.5), after=0)
     for r, row in enumerate(table.rows):
@@ -603,8 +599,7 @@ def build_body(blocks: list[Block]) -> DocumentObject:
         doc,
         "customer.contract_ref",
         (
-            "Deze Overeenkomst vult de overeenkomst inzake de diensten met kenmerk "
-            "{{ customer.contract_ref }} aan.",
+            "Deze Overeenkomst vult de overeenkomst inzake de diensten met kenmerk {{ customer.contract_ref }} aan.",
             {"after": 10},
         ),
     )
