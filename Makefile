@@ -9,7 +9,7 @@ bootstrap:
 	@bash $(BOOTSTRAP)
 
 demo: bootstrap
-	$(VENV)/bin/dpa generate templates/examples/customer.toml -o output/demo/C-10001.unsigned.pdf
+	$(VENV)/bin/dpa demo
 
 lint: bootstrap
 	$(VENV)/bin/ruff check dpa tests bench scripts
@@ -21,6 +21,9 @@ test: lint
 
 bench: bootstrap
 	$(PY) bench/convert.py
+	$(PY) bench/sign.py
+	$(PY) bench/verify.py
+	$(PY) bench/batch.py 100
 
 clean:
 	rm -rf output/* .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from dpa.errors import DpaError
 
 if TYPE_CHECKING:
     from dpa.batch import Progress as BatchProgress
+    from dpa.register import Register
 
 
 @dataclass
@@ -448,6 +450,174 @@ def batch(
         click.echo(f"dpa: {summary.stopped}", err=True)
     if not summary.ok:
         raise click.exceptions.Exit(1)
+
+
+# --- register, ingest, demo -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("pdfs", metavar="PDF...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def ingest(app: AppContext, pdfs: tuple[Path, ...]) -> None:
+    """Take counter-signed agreements back into the register.
+
+    Each PDF must extend the issued file byte for byte (the customer signed exactly what was issued) and verify
+    (both parties, trusted timestamps). It is then stored next to the issued file as <id>.signed.pdf and the
+    agreement becomes effective from the date of the last signature. Otherwise the reason is recorded and the
+    status stays. Ingesting the same file twice is harmless. Exit 1 when any file was not accepted.
+
+    \b
+    Example:
+      dpa --config dpa.toml ingest returned/C-10001.pdf
+    """
+    from dpa.ingest import ingest_file
+    from dpa.register import Register
+    from dpa.signing.verify import Verifier
+
+    refused = 0
+    with Register(app.config.paths.register) as register, Verifier(app.config) as verifier:
+        for pdf in pdfs:
+            result = ingest_file(pdf, register, verifier)
+            customer = result.agreement.customer_id if result.agreement else "?"
+            click.echo(f"{pdf}: {'accepted' if result.accepted else 'REFUSED'} ({customer}): {result.reason}")
+            refused += not result.accepted
+    if refused:
+        raise click.exceptions.Exit(1)
+
+
+@cli.group()
+def register() -> None:
+    """The agreement register: who has an agreement, in force since when; retention (art. 10.2)."""
+
+
+def _open_register(app: AppContext) -> Register:
+    from dpa.register import Register
+
+    return Register(app.config.paths.register)
+
+
+@register.command("list")
+@click.option(
+    "--status", type=click.Choice(["issued", "effective", "rejected", "ended", "purged"]), help="Only this status."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_app
+def register_list(app: AppContext, status: str | None, as_json: bool) -> None:
+    """List agreements (oldest first).
+
+    \b
+    Example:
+      dpa register list --status effective
+    """
+    from dpa.register import to_json
+
+    with _open_register(app) as reg:
+        for agreement in reg.agreements(status=status):
+            if as_json:
+                click.echo(to_json(agreement))
+            else:
+                since = f" since {agreement.effective_date}" if agreement.effective_date else ""
+                click.echo(f"{agreement.customer_id:<20} {agreement.status:<10}{since:<18} {agreement.name or ''}")
+
+
+@register.command("show")
+@click.argument("customer_id", metavar="ID")
+@pass_app
+def register_show(app: AppContext, customer_id: str) -> None:
+    """Show a customer's agreements and their history."""
+    from dpa.errors import RegisterError
+
+    with _open_register(app) as reg:
+        agreements = reg.agreements(customer_id=customer_id)
+        if not agreements:
+            raise RegisterError(f"no agreement for customer {customer_id} in {reg.path}")
+        for agreement in agreements:
+            for key, value in agreement.as_dict().items():
+                if value not in (None, ""):
+                    click.echo(f"{key:>17}: {value}")
+            click.echo("          history:")
+            for event in reg.events(agreement.id):
+                extra = " ".join(x for x in (event.verdict or "", event.detail or "") if x)
+                click.echo(f"                   {event.at} {event.kind} {extra}".rstrip())
+            click.echo("")
+
+
+@register.command("export")
+@click.argument("target", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def register_export(app: AppContext, target: Path) -> None:
+    """Write every agreement to a CSV file."""
+    with _open_register(app) as reg:
+        count = reg.export_csv(target)
+    app.info(f"{count} agreements written to {target}")
+
+
+@register.command("end")
+@click.argument("customer_id", metavar="ID")
+@click.option("--on", "on", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day of the cooperation.")
+@pass_app
+def register_end(app: AppContext, customer_id: str, on: datetime) -> None:
+    """Record that the cooperation with a customer ended (starts the two-year retention of art. 10.2).
+
+    \b
+    Example:
+      dpa register end C-10001 --on 2026-12-31
+    """
+    with _open_register(app) as reg:
+        ended = reg.end(customer_id, on.date())
+    app.info(f"{customer_id}: {len(ended)} agreement(s) ended on {on.date().isoformat()}")
+
+
+@register.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@pass_app
+def register_purge(app: AppContext, dry_run: bool) -> None:
+    """Delete files and personal data of agreements ended more than two years ago (art. 10.2).
+
+    A tombstone with the hashes and dates stays. Prints what was (or, with --dry-run, would be) removed.
+    """
+    from datetime import date
+
+    with _open_register(app) as reg:
+        purged = reg.purge(date.today(), dry_run=dry_run)
+    verb = "would purge" if dry_run else "purged"
+    for agreement in purged:
+        files = ", ".join(f for f in (agreement.issued_file, agreement.signed_file) if f) or "no files"
+        click.echo(f"{verb} {agreement.customer_id} (ended {agreement.cooperation_end}): {files} and personal data")
+    app.info(f"{len(purged)} agreement(s) {verb}")
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("output/demo"),
+    show_default=True,
+    help="Folder for the demo's PKI, agreement, register.",
+)
+@pass_app
+def demo(app: AppContext, directory: Path) -> None:
+    """The whole flow on embedded defaults: issue, counter-sign, ingest, verify.
+
+    Makes a development PKI (once, in DIR/pki, NIET VOOR PRODUCTIE), runs the embedded TSA on a free loopback
+    port, issues the example customer's agreement certified by ipcall.me, counter-signs it as the example
+    controller, ingests it into DIR/register.sqlite3 and verifies it. Prints the report, the effective date and
+    where the files are. Exit 0 when the agreement verifies as complete and in force.
+    """
+    from dpa.demo import run_demo
+
+    result = run_demo(directory)
+    app.info(f"development PKI: {result.pki_config.parent} (NIET VOOR PRODUCTIE)")
+    app.info(f"embedded TSA:    {result.tsa_url} (stopped)")
+    app.info(f"issued:          {result.issued}")
+    app.info(f"counter-signed:  {result.returned}")
+    app.info(f"ingested:        {'accepted' if result.ingest.accepted else 'REFUSED'}: {result.ingest.reason}")
+    _echo_report(result.report)
+    if result.report.effective_date is None:
+        raise click.exceptions.Exit(1)
+    click.echo(f"effective date (art. 12.1): {result.report.effective_date.isoformat()}")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,93 @@
+"""The whole flow on embedded defaults, for a first look and for ``make demo``.
+
+Development PKI (made once in ``DIR/pki``), the embedded TSA on a free loopback port for the duration of the run,
+the example customer issued and certified by ipcall.me, counter-signed by the example controller, ingested into
+a register and verified. Everything lands in ``DIR``; running it again starts the agreement afresh and keeps the
+PKI. The development PKI is marked NIET VOOR PRODUCTIE and must never sign a real agreement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dpa.assembly.records import load_record
+from dpa.config import REPO_ROOT, Config, ProcessorConfig, load_config
+from dpa.ingest import IngestResult, ingest_file
+from dpa.pipeline import issue
+from dpa.register import Register
+from dpa.signing.devpki import init_dev_pki, read_secrets_env
+from dpa.signing.sign import SigningSession
+from dpa.signing.tsa_server import tsa_server_from_config
+from dpa.signing.verify import DocumentReport, Verifier
+
+EXAMPLE_RECORD = REPO_ROOT / "templates" / "examples" / "customer.toml"
+DEMO_PROCESSOR = ProcessorConfig(
+    name="ipcall.me",
+    street="Voorbeeldweg 1 (demo)",
+    postcode="1000 AA",
+    city="Amsterdam",
+    kvk="00000000",
+    signatory_name="A. Demo (NIET VOOR PRODUCTIE)",
+    signatory_title="directeur",
+)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Where the demo put things and what verification said."""
+
+    directory: Path
+    pki_config: Path
+    tsa_url: str
+    issued: Path
+    returned: Path
+    ingest: IngestResult
+    report: DocumentReport
+
+
+def run_demo(directory: Path, record_path: Path = EXAMPLE_RECORD) -> DemoResult:
+    """Run the whole flow into ``directory`` (see the module docstring)."""
+    directory = directory.resolve()
+    pki_dir = directory / "pki"
+    if (pki_dir / "dpa.toml").exists():
+        pki_config = pki_dir / "dpa.toml"
+        secrets = read_secrets_env(pki_dir / "dev-secrets.env")
+    else:
+        made = init_dev_pki(pki_dir)
+        pki_config, secrets = made.config_path, dict(made.secrets)
+    os.environ.update(secrets)  # the demo's own development passphrases, for this process only
+
+    record = load_record(record_path)
+    issued_path = directory / f"{record.id}.pdf"
+    returned_path = directory / "returned" / f"{record.id}.pdf"
+    for stale in (issued_path, returned_path, directory / f"{record.id}.signed.pdf", directory / "register.sqlite3"):
+        stale.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        (directory / f"register.sqlite3{suffix}").unlink(missing_ok=True)
+
+    base = load_config(pki_config)
+    with tsa_server_from_config(base, port=0) as server:
+        url = server.start_in_thread()
+        config = _demo_config(base, directory, url)
+        issue(record, config, issued_path)
+        returned_path.parent.mkdir(parents=True, exist_ok=True)
+        with SigningSession(config) as session:  # the customer counter-signs with the example controller key
+            session.sign(issued_path, "controller", returned_path)
+        with Register(config.paths.register) as register, Verifier(config) as verifier:
+            ingested = ingest_file(returned_path, register, verifier)
+            final = ingested.stored or returned_path
+            report = verifier.verify_file(final)
+    return DemoResult(directory, pki_config, url, issued_path, returned_path, ingested, report)
+
+
+def _demo_config(base: Config, directory: Path, tsa_url: str) -> Config:
+    processor = base.processor if base.processor.signatory_name else DEMO_PROCESSOR
+    return dataclasses.replace(
+        base,
+        processor=processor,
+        tsa=dataclasses.replace(base.tsa, urls=(tsa_url,)),
+        paths=dataclasses.replace(base.paths, output=directory, register=directory / "register.sqlite3"),
+    )

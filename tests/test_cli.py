@@ -1,0 +1,80 @@
+"""The command line surface (DESIGN.md §4): every command exists, is documented, and errors are one line."""
+
+from __future__ import annotations
+
+import subprocess
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from dpa.cli import cli
+from tests.conftest import REPO
+
+DESIGNED = [
+    "demo",
+    "generate",
+    "sign",
+    "issue",
+    "verify",
+    "batch",
+    "ingest",
+    "register list",
+    "register show",
+    "register export",
+    "register end",
+    "register purge",
+    "pki init",
+    "tsa serve",
+    "templates check",
+]
+
+
+def all_commands(group: click.Group, prefix: str = "") -> list[str]:
+    names = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            names.extend(all_commands(command, f"{prefix}{name} "))
+        else:
+            names.append(f"{prefix}{name}")
+    return names
+
+
+def test_every_designed_command_exists() -> None:
+    assert sorted(DESIGNED) == sorted(all_commands(cli))
+
+
+def find(command: str) -> click.Command:
+    node: click.Command = cli
+    for part in command.split():
+        assert isinstance(node, click.Group)
+        node = node.commands[part]
+    return node
+
+
+@pytest.mark.parametrize("command", DESIGNED)
+def test_every_command_is_documented(command: str) -> None:
+    result = CliRunner().invoke(cli, [*command.split(), "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Usage: ")
+    target = find(command)
+    assert target.help and len(target.help.split("\n\n")[0]) > 30, f"'dpa {command}' has no real description"
+    for param in target.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"'dpa {command}': option {param.opts} has no help text"
+
+
+def test_errors_are_one_line_without_traceback() -> None:
+    record = REPO / "templates" / "examples" / "customer.toml"
+    result = subprocess.run(
+        [str(REPO / ".venv/bin/dpa"), "--config", "/nonexistent/dpa.toml", "generate", str(record)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "dpa: error: configuration file /nonexistent/dpa.toml does not exist"
+
+
+def test_usage_error_exit_code() -> None:
+    result = subprocess.run([str(REPO / ".venv/bin/dpa"), "sign", "x.pdf"], capture_output=True, text=True)
+    assert result.returncode == 2 and "--as" in result.stderr
