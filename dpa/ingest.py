@@ -89,7 +89,9 @@ def _issued_prefix_of(data: bytes, candidates: list[Agreement]) -> Agreement | s
             continue
         if hashlib.sha256(issued).hexdigest() != agreement.issued_sha256:
             raise DpaError(f"the issued file {agreement.issued_file} no longer matches its hash in the register")
-        if data.startswith(issued) and len(data) > len(issued):
+        if data == issued:
+            return "the returned file is the issued file itself: the customer has not signed it yet"
+        if data.startswith(issued):
             return agreement
     if missing and len(missing) == len(candidates):
         return f"the issued file is missing ({', '.join(missing)}), so the returned file cannot be matched"

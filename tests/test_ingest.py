@@ -1,0 +1,147 @@
+"""Issue → counter-sign → ingest, against the real register, LibreOffice, TSA and verifier; and the demo."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from dpa.signing.verify import Verifier
+
+from dpa.config import Config
+from dpa.ingest import ingest_file
+from dpa.pipeline import Issued, issue
+from dpa.register import Register
+from dpa.signing.sign import SigningSession
+from tests.conftest import REPO, make_record
+from tests.customers import customer_row, write_customers
+
+pytestmark = pytest.mark.libreoffice
+DPA = str(REPO / ".venv" / "bin" / "dpa")
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+@pytest.fixture
+def local_config(signing_config: Config, tmp_path: Path) -> Config:
+    paths = dataclasses.replace(signing_config.paths, output=tmp_path, register=tmp_path / "register.sqlite3")
+    return dataclasses.replace(signing_config, paths=paths)
+
+
+def issue_and_countersign(config: Config, tmp_path: Path, customer: str = "C-1") -> tuple[Issued, Path, date]:
+    issued = issue(make_record(id=customer), config, tmp_path / f"{customer}.pdf")
+    returned = tmp_path / "returned" / f"{customer}.pdf"
+    returned.parent.mkdir(exist_ok=True)
+    with SigningSession(config) as session:
+        result = session.sign(issued.path, "controller", returned)
+    assert result.timestamp is not None
+    return issued, returned, result.timestamp.astimezone(AMSTERDAM).date()
+
+
+def test_issue_countersign_ingest_becomes_effective(local_config: Config, tmp_path: Path) -> None:
+    _issued, returned, expected = issue_and_countersign(local_config, tmp_path)
+    with Register(local_config.paths.register) as register, Verifier(local_config) as verifier:
+        assert register.agreements(customer_id="C-1")[0].status == "issued"
+        result = ingest_file(returned, register, verifier)
+        assert result.accepted, result.reason
+        row = register.agreements(customer_id="C-1")[0]
+        assert row.status == "effective" and row.effective_date == expected.isoformat()
+        assert result.stored == tmp_path / "C-1.signed.pdf" and result.stored.read_bytes() == returned.read_bytes()
+
+        again = ingest_file(returned, register, verifier)  # harmless
+        assert again.accepted
+        assert [e.kind for e in register.events(row.id)] == ["issued", "effective", "ingested-again"]
+        assert len(register.agreements()) == 1
+
+
+def test_regenerated_or_edited_file_is_refused(local_config: Config, tmp_path: Path) -> None:
+    _issued, returned, _ = issue_and_countersign(local_config, tmp_path)
+    edited = tmp_path / "edited.pdf"
+    data = bytearray(returned.read_bytes())
+    position = data.index(b"/DPACustomerId") - 20
+    data[position] = ord(" ") if data[position] != ord(" ") else ord("\n")  # one byte inside the issued part
+    edited.write_bytes(bytes(data))
+
+    # the customer regenerated the agreement themselves and signed that (same id, other bytes)
+    other = tmp_path / "other"
+    other.mkdir()
+    regenerated = issue(
+        make_record(id="C-1"),
+        dataclasses.replace(local_config, paths=dataclasses.replace(local_config.paths, register=other / "r.sqlite3")),
+        other / "C-1.pdf",
+    )
+    with SigningSession(local_config) as session:
+        session.sign(regenerated.path, "controller", other / "C-1.returned.pdf")
+
+    with Register(local_config.paths.register) as register, Verifier(local_config) as verifier:
+        for candidate in (edited, other / "C-1.returned.pdf"):
+            result = ingest_file(candidate, register, verifier)
+            assert not result.accepted
+            assert "not an extension of the issued agreement" in result.reason
+        row = register.agreements(customer_id="C-1")[0]
+        assert row.status == "issued"
+        refusals = [e for e in register.events(row.id) if e.kind == "ingest-refused"]
+        assert len(refusals) == 2 and all(e.verdict == "NOT_AN_EXTENSION" for e in refusals)
+
+
+def test_unsigned_or_unverifiable_returns_are_not_effective(local_config: Config, tmp_path: Path) -> None:
+    issued = issue(make_record(id="C-2"), local_config, tmp_path / "C-2.pdf")
+    with Register(local_config.paths.register) as register, Verifier(local_config) as verifier:
+        unchanged = ingest_file(issued.path, register, verifier)
+        assert not unchanged.accepted and "has not signed it yet" in unchanged.reason
+        appended = tmp_path / "appended.pdf"
+        appended.write_bytes(issued.path.read_bytes() + b"% trailing junk\n")
+        junk = ingest_file(appended, register, verifier)
+        assert not junk.accepted and junk.report is not None and junk.report.indication != "TOTAL_PASSED"
+        row = register.agreements(customer_id="C-2")[0]
+        assert row.status == "issued"
+        assert [e.kind for e in register.events(row.id)] == ["issued", "ingest-refused", "ingest-refused"]
+
+
+def test_batch_and_ingest_at_the_same_time(local_config: Config, tmp_path: Path, signing_config: Config) -> None:
+    _issued, returned, _ = issue_and_countersign(local_config, tmp_path, "C-9")
+    source = signing_config.source
+    assert source is not None
+    config_file = source.parent / f"concurrent-{tmp_path.name}.toml"
+    config_file.write_text(
+        source.read_text(encoding="utf-8") + f'\n[paths]\nregister = "{local_config.paths.register}"\n',
+        encoding="utf-8",
+    )
+    csv_path = write_customers(tmp_path / "crm.csv", [customer_row(i) for i in range(8)])
+    batch = subprocess.Popen(
+        [DPA, "-q", "--config", str(config_file), "batch", str(csv_path), "-o", str(tmp_path / "batch")]
+        + ["--tsa", signing_config.tsa.urls[0]],
+        env=os.environ.copy(),
+    )
+    ingests = 0
+    with Register(local_config.paths.register) as register, Verifier(local_config) as verifier:
+        while batch.poll() is None or ingests < 5:
+            assert ingest_file(returned, register, verifier).accepted
+            ingests += 1
+        assert batch.wait() == 0
+        agreement = register.agreements(customer_id="C-9")[0]
+        assert len(register.events(agreement.id)) == 1 + ingests
+        assert len(register.agreements()) == 9
+        assert all(len(register.events(a.id)) >= 1 for a in register.agreements())
+
+
+def test_demo_runs_twice_and_verifies(tmp_path: Path) -> None:
+    for _ in range(2):
+        result = subprocess.run([DPA, "demo", "-o", str(tmp_path / "demo")], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "effective date (art. 12.1):" in result.stdout
+    signed = tmp_path / "demo" / "C-10001.signed.pdf"
+    pdfsig = subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True, check=True).stdout
+    assert pdfsig.count("Signature Validation: Signature is Valid.") == 2, pdfsig
+    verdict = subprocess.run(
+        [DPA, "--config", str(tmp_path / "demo" / "pki" / "dpa.toml"), "verify", "--json", str(signed)],
+        capture_output=True,
+        text=True,
+    )
+    assert verdict.returncode == 0, verdict.stderr
+    report = json.loads(verdict.stdout)
+    assert report["indication"] == "TOTAL_PASSED" and report["complete"] is True and report["effective_date"]
