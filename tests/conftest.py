@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from docx import Document
 
 from dpa.assembly.convert import Converter
 from dpa.assembly.records import CustomerRecord, record_from_mapping
@@ -29,6 +31,15 @@ EXAMPLE_FIELDS = {
     "signatory_title": "Directeur",
     "contract_ref": "OVK-2026-0042",
 }
+
+
+def docx_bytes(text: str) -> bytes:
+    """A one-paragraph Word document."""
+    document = Document()
+    document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
 
 
 def make_record(**changes: object) -> CustomerRecord:

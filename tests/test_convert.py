@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import threading
 import time
 
 import pytest
-from docx import Document
 
 from dpa.assembly.convert import Converter
 from dpa.errors import ConversionError
+from tests.conftest import docx_bytes
 
 pytestmark = pytest.mark.libreoffice
-
-
-def docx(text: str) -> bytes:
-    document = Document()
-    document.add_paragraph(text)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
 
 
 def gone(pid: int, timeout: float = 10.0) -> bool:
@@ -41,9 +32,9 @@ def gone(pid: int, timeout: float = 10.0) -> bool:
 
 def test_pdfa_output_and_reuse() -> None:
     with Converter(1) as pool:
-        first = pool.convert(docx("een"))
+        first = pool.convert(docx_bytes("een"))
         pid = pool.soffice_pids()
-        second = pool.convert(docx("twee"))
+        second = pool.convert(docx_bytes("twee"))
         assert pool.soffice_pids() == pid, "the same soffice serves both conversions"
     assert first.startswith(b"%PDF-") and second.startswith(b"%PDF-")
     assert b"pdfaid:part" in first  # PDF/A-2b declared by LibreOffice's export
@@ -51,20 +42,20 @@ def test_pdfa_output_and_reuse() -> None:
 
 def test_killed_soffice_is_restarted_and_the_job_retried() -> None:
     with Converter(1) as pool:
-        pool.convert(docx("warm"))
+        pool.convert(docx_bytes("warm"))
         (pid,) = pool.soffice_pids()
         os.kill(pid, signal.SIGKILL)
         assert gone(pid)
-        pdf = pool.convert(docx("na de crash"))
+        pdf = pool.convert(docx_bytes("na de crash"))
         assert pdf.startswith(b"%PDF-")
         assert pool.soffice_pids() and pool.soffice_pids() != [pid]
 
 
 def test_crash_during_a_conversion_is_retried_once() -> None:
     with Converter(1) as pool:
-        pool.convert(docx("warm"))
+        pool.convert(docx_bytes("warm"))
         (pid,) = pool.soffice_pids()
-        big = docx("lang document " * 20000)
+        big = docx_bytes("lang document " * 20000)
         killer = threading.Timer(0.05, lambda: os.kill(pid, signal.SIGKILL))
         killer.start()
         pdf = pool.convert(big)
@@ -74,11 +65,11 @@ def test_crash_during_a_conversion_is_retried_once() -> None:
 
 def test_hung_soffice_is_replaced_and_the_job_retried() -> None:
     with Converter(1, timeout_s=2) as pool:
-        pool.convert(docx("warm"))
+        pool.convert(docx_bytes("warm"))
         (pid,) = pool.soffice_pids()
         os.kill(pid, signal.SIGSTOP)
         started = time.monotonic()
-        assert pool.convert(docx("hangt eerst")).startswith(b"%PDF-")
+        assert pool.convert(docx_bytes("hangt eerst")).startswith(b"%PDF-")
         assert 2 <= time.monotonic() - started < 30
         assert gone(pid), "the hung soffice was killed"
         assert pool.soffice_pids() != [pid]
@@ -86,7 +77,7 @@ def test_hung_soffice_is_replaced_and_the_job_retried() -> None:
 
 def test_hanging_twice_is_a_clear_error_and_the_pool_recovers() -> None:
     with Converter(1, timeout_s=2) as pool:
-        pool.convert(docx("warm"))
+        pool.convert(docx_bytes("warm"))
         stop = threading.Event()
         frozen: set[int] = set()
 
@@ -102,13 +93,13 @@ def test_hanging_twice_is_a_clear_error_and_the_pool_recovers() -> None:
         freezer.start()
         try:
             with pytest.raises(ConversionError, match="within 2 s"):
-                pool.convert(docx("hangt altijd"))
+                pool.convert(docx_bytes("hangt altijd"))
         finally:
             stop.set()
             freezer.join()
         assert len(frozen) == 2, "one retry on a fresh soffice, then the error"
         assert all(gone(pid) for pid in frozen)
-        assert pool.convert(docx("weer goed")).startswith(b"%PDF-")
+        assert pool.convert(docx_bytes("weer goed")).startswith(b"%PDF-")
 
 
 def test_parallel_workers() -> None:
@@ -117,7 +108,7 @@ def test_parallel_workers() -> None:
         assert len(pool.soffice_pids()) == 2
         results: list[bytes] = []
         threads = [
-            threading.Thread(target=lambda i=i: results.append(pool.convert(docx(f"doc {i}")))) for i in range(6)
+            threading.Thread(target=lambda i=i: results.append(pool.convert(docx_bytes(f"doc {i}")))) for i in range(6)
         ]
         for thread in threads:
             thread.start()

@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from docx import Document
 from pypdf import PdfReader
 
 from dpa.assembly.convert import Converter
@@ -19,7 +18,7 @@ from dpa.config import Config
 from dpa.errors import AssemblyError
 from dpa.files import write_atomic
 from dpa.pipeline import assemble
-from tests.conftest import REPO, make_record
+from tests.conftest import REPO, docx_bytes, make_record
 from tests.seedtext import normalise, pdf_text, seed_sentences
 
 pytestmark = pytest.mark.libreoffice
@@ -161,16 +160,8 @@ def test_annex_rows_from_the_record(tmp_path: Path, converter: Converter, config
     assert "Gebruikers en subgebruikers" not in text
 
 
-def _docx(text: str) -> bytes:
-    document = Document()
-    document.add_paragraph(text)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
-
-
 def test_contract_goes_in_front(tmp_path: Path, converter: Converter, config: Config) -> None:
-    contract = converter.convert(_docx("Dienstenovereenkomst OVK-2026-0042"), "contract")
+    contract = converter.convert(docx_bytes("Dienstenovereenkomst OVK-2026-0042"), "contract")
     path = build(tmp_path, converter, config, make_record(), contract=contract)
     reader = PdfReader(path)
     assert "Dienstenovereenkomst OVK-2026-0042" in reader.pages[0].extract_text()

@@ -40,6 +40,7 @@ from dpa.config import Config, TsaServerConfig
 from dpa.errors import ConfigError
 from dpa.signing.keys import SecretPrompt, read_secret
 from dpa.signing.rfc3161 import CONTENT_TYPE_QUERY, CONTENT_TYPE_REPLY, TimeStampResponse
+from dpa.signing.trust import load_certificates
 
 log = logging.getLogger(__name__)
 
@@ -447,16 +448,5 @@ def _rejection(fail_info: str, text: str) -> bytes:
 
 
 def _read_certs(path: Path, what: str) -> list[x509.Certificate]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"the {what} {path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
-    try:
-        certs = (
-            x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data else [x509.load_der_x509_certificate(data)]
-        )
-    except ValueError as exc:
-        raise ConfigError(f"the {what} {path} is not a PEM or DER certificate: {exc}") from None
-    return certs
+    """The certificates of a PEM or DER file, as ``cryptography`` objects (see :func:`load_certificates`)."""
+    return [x509.load_der_x509_certificate(cert.dump()) for cert in load_certificates(path, what)]
