@@ -60,21 +60,22 @@ def config() -> Config:
     return Config()
 
 
-# --- signing: the agreement to sign, a development PKI, a real `dpa tsa serve` --------------------------------------
+# --- signing: the agreement to sign, a development PKI, a real `dpa tsa serve` ----------------------------------
+
+
+@pytest.fixture(scope="session")
+def assembled_agreement(converter: Converter, config: Config) -> bytes:
+    """The real unsigned agreement (LibreOffice PDF/A-2b + pypdf merge), assembled once per session."""
+    from dpa.pipeline import assemble
+
+    return assemble(make_record(), config, converter)
 
 
 @pytest.fixture
-def unsigned_pdf(tmp_path: Path) -> Path:
-    """A fresh unsigned agreement (its own file per test) with both empty signature fields on the last page.
-
-    SWAP POINT: the body builds a small stand-in PDF (tests/signing_support.py) so the signing tests need no
-    LibreOffice; replace it with the real ``dpa.pipeline`` output (e.g. a session-cached ``assemble(...)`` copied
-    to ``tmp_path``) to sign the genuine article.
-    """
-    from tests.signing_support import build_test_agreement
-
+def unsigned_pdf(tmp_path: Path, assembled_agreement: bytes) -> Path:
+    """A fresh copy (its own file per test) of the real unsigned agreement with both empty signature fields."""
     path = tmp_path / "agreement.pdf"
-    path.write_bytes(build_test_agreement())
+    path.write_bytes(assembled_agreement)
     return path
 
 

@@ -163,8 +163,8 @@ def test_names_outside_the_presubset_font(signing_config: Config, dev_pki: DevPk
     assert_signed_ok(result.output, [dev_pki.ca_path], ["processor_signature"])
 
 
-def test_sign_bytes_for_the_pipeline(signing_config: Config, dev_pki: DevPki) -> None:
-    data = build_test_agreement()
+def test_sign_bytes_for_the_pipeline(signing_config: Config, dev_pki: DevPki, assembled_agreement: bytes) -> None:
+    data = assembled_agreement
     with SigningSession(signing_config) as session:
         session.preload(["processor", "controller"])
         signed, result = session.sign_bytes(data, "processor")
