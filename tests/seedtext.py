@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from pypdf import PdfReader
@@ -47,3 +48,19 @@ def pdf_text(pdf: Path) -> str:
     for page in PdfReader(pdf).pages:
         kept.extend(line for line in page.extract_text().splitlines() if not FOOTER.match(line))
     return normalise(" ".join(kept))
+
+
+def page_words(pdf: Path, page: int) -> list[tuple[float, float, float, float, str]]:
+    """Word boxes of one page (1-based) in PDF coordinates (origin bottom-left)."""
+    html = subprocess.run(
+        ["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    height = float(re.search(r'<page width="[\d.]+" height="([\d.]+)"', html).group(1))  # type: ignore[union-attr]
+    words = []
+    for m in re.finditer(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', html):
+        x0, y0, x1, y1 = (float(v) for v in m.groups()[:4])
+        words.append((x0, height - y1, x1, height - y0, m.group(5)))
+    return words

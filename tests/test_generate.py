@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -19,7 +18,7 @@ from dpa.errors import AssemblyError
 from dpa.files import write_atomic
 from dpa.pipeline import assemble
 from tests.conftest import REPO, docx_bytes, make_record
-from tests.seedtext import normalise, pdf_text, seed_sentences
+from tests.seedtext import normalise, page_words, pdf_text, seed_sentences
 
 pytestmark = pytest.mark.libreoffice
 
@@ -84,22 +83,6 @@ def test_metadata_records_customer_template_and_record(agreement: Path, config: 
     assert info["/Title"].endswith(HOSTILE_NAMES["markup"])
 
 
-def _words(pdf: Path, page: int) -> list[tuple[float, float, float, float, str]]:
-    """Word boxes of one page (1-based) in PDF coordinates (origin bottom-left)."""
-    html = subprocess.run(
-        ["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    height = float(re.search(r'<page width="[\d.]+" height="([\d.]+)"', html).group(1))  # type: ignore[union-attr]
-    words = []
-    for m in re.finditer(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', html):
-        x0, y0, x1, y1 = (float(v) for v in m.groups()[:4])
-        words.append((x0, height - y1, x1, height - y0, m.group(5)))
-    return words
-
-
 def test_signature_fields_empty_on_signature_page_inside_boxes(agreement: Path) -> None:
     reader = PdfReader(agreement)
     fields = {}
@@ -123,7 +106,7 @@ def test_signature_fields_empty_on_signature_page_inside_boxes(agreement: Path) 
         assert float(box.left) <= x0 < x1 <= float(box.right)
         assert float(box.bottom) <= y0 < y1 <= float(box.top)
         # nothing printed inside the field, and its anchor line right above it
-        words = _words(agreement, index + 1)
+        words = page_words(agreement, index + 1)
         inside = [w for w in words if w[0] < x1 and w[2] > x0 and w[1] < y1 and w[3] > y0]
         assert not inside, f"{name} covers text: {inside}"
         above = [w[4] for w in words if y1 <= w[1] <= y1 + 20 and x0 - 1 <= w[0] <= x1]

@@ -19,6 +19,7 @@ from dpa.signing import devpki
 from dpa.signing.devpki import DevPki
 from dpa.signing.output import default_output_path
 from dpa.signing.sign import SigningSession, sign_pdf
+from tests.seedtext import page_words
 from tests.signing_support import (
     TsaProcess,
     assert_signed_ok,
@@ -341,3 +342,27 @@ def test_cli_errors_are_one_line_without_secrets(
     )
     assert no_ts.returncode == 0 and "WITHOUT a timestamp" in no_ts.stderr
     assert_signed_ok(Path(no_ts.stdout.strip()), [dev_pki.ca_path], ["processor_signature"], timestamped=False)
+
+
+def test_appearance_text_is_legible_and_inside_the_box(
+    signing_config: Config, dev_pki: DevPki, unsigned_pdf: Path
+) -> None:
+    """The embedded font's widths are right: words come out whole and stay inside the signature box.
+
+    (pyHanko writes widths in font units; Liberation Sans has 2048 per em, which spread every letter to twice its
+    width until the font was scaled to 1000 units.)
+    """
+    with SigningSession(signing_config) as session:
+        result = session.sign(unsigned_pdf, "processor")
+    assert result.output is not None
+    reader = PdfFileReader(io.BytesIO(result.output.read_bytes()))
+    page_count = int(reader.root["/Pages"]["/Count"])
+    field = next(
+        annot for annot in reader.root["/AcroForm"]["/Fields"] if annot.get_object()["/T"] == "processor_signature"
+    ).get_object()
+    x0, y0, x1, y1 = (float(v) for v in field["/Rect"])
+    signature_page = page_count - 1  # the annex is the last page, the signature page the one before
+    words = [w for w in page_words(result.output, signature_page) if x0 <= w[0] and w[1] >= y0 and w[3] <= y1]
+    text = " ".join(w[4] for w in words)
+    assert "Digitaal ondertekend door" in text and "Namens Verwerker" in text, text
+    assert all(w[2] <= x1 for w in words), "appearance text runs out of the signature box"

@@ -53,18 +53,29 @@ labelled as such, because the trusted timestamp is obtained only after the appea
 
 @functools.cache
 def _font_bytes(path: Path, presubset: bool) -> bytes:
-    """The font file's bytes; with ``presubset``, cut down to :data:`PRESUBSET_UNICODES` (cached per process)."""
+    """The font, scaled to 1000 units per em; with ``presubset``, cut down to :data:`PRESUBSET_UNICODES`.
+
+    Cached per process: parsing and rewriting a 400 KB TrueType file costs far more than a signature.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
             f"the signature font {path} cannot be read ({exc.strerror or exc}); install fonts-liberation"
         ) from None
-    if not presubset:
-        return data
     from fontTools import subset, ttLib
+    from fontTools.ttLib.scaleUpem import scale_upem
 
     font = ttLib.TTFont(io.BytesIO(data))
+    # pyHanko writes glyph widths (/W) in font units, but PDF reads them as thousandths of an em: with Liberation
+    # Sans (2048 units per em) every letter would be spread to twice its width. Scale the font to 1000 units.
+    if font["head"].unitsPerEm != 1000:
+        scale_upem(font, 1000)
+    if not presubset:
+        out = io.BytesIO()
+        font.save(out)
+        font.close()
+        return out.getvalue()
     options = subset.Options()
     options.name_IDs = ["*"]
     options.notdef_outline = True
