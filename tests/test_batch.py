@@ -42,6 +42,7 @@ def assert_processor_signed(pdf: Path) -> None:
     assert "The signature form field is not signed." in out, out
 
 
+@pytest.mark.slow
 def test_sixty_rows_with_five_bad(tmp_path: Path, signing_config: Config) -> None:
     rows = [customer_row(i) for i in range(55)]
     bad = [{**customer_row(100 + n), **change} for n, change in enumerate(BAD_ROWS.values())]
@@ -104,6 +105,7 @@ def test_rerun_skips_and_changed_record_moves_old_file_aside(tmp_path: Path, sig
         assert len(register.agreements()) == 5
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tmp_path: Path, signing_config: Config) -> None:
     rows = [customer_row(i) for i in range(24)]
     csv_path = write_customers(tmp_path / "crm.csv", rows)

@@ -129,6 +129,7 @@ def test_batch_and_ingest_at_the_same_time(local_config: Config, tmp_path: Path,
         assert all(len(register.events(a.id)) >= 1 for a in register.agreements())
 
 
+@pytest.mark.slow
 def test_demo_runs_twice_and_verifies(tmp_path: Path) -> None:
     for _ in range(2):
         result = subprocess.run([DPA, "demo", "-o", str(tmp_path / "demo")], capture_output=True, text=True)
