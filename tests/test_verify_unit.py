@@ -1,0 +1,243 @@
+"""Verification pieces without LibreOffice or a TSA: effective date and time zones, --at, exit codes, the JSON
+shape, the text report, the XMP comparison of the difference policy, walking folders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from pyhanko.pdf_utils.generic import NumberObject, pdf_name
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from dpa.signing.diff_policy import _normalised_xmp
+from dpa.signing.effective_date import (
+    AMSTERDAM,
+    amsterdam_text,
+    effective_date,
+    parse_moment,
+    parse_utc_iso,
+    utc_iso,
+)
+from dpa.signing.report import (
+    DOCUMENT_JSON_KEYS,
+    INDETERMINATE,
+    SIGNATURE_JSON_KEYS,
+    TOTAL_FAILED,
+    TOTAL_PASSED,
+    DocumentReport,
+    SignatureReport,
+    exit_code,
+    format_text,
+    verdict_only,
+)
+from dpa.signing.verify import iter_pdf_paths
+from tests.signing_support import build_test_agreement
+
+UTC = dt.UTC
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# --- effective date and time zones -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stamps", "expected"),
+    [
+        (["2026-01-15T23:30:00"], dt.date(2026, 1, 16)),  # winter, CET = UTC+1: 00:30 next day
+        (["2026-01-15T22:59:59"], dt.date(2026, 1, 15)),  # 23:59:59 CET
+        (["2026-01-15T23:00:00"], dt.date(2026, 1, 16)),  # midnight CET
+        (["2026-07-15T22:30:00"], dt.date(2026, 7, 16)),  # summer, CEST = UTC+2: 00:30 next day
+        (["2026-07-15T21:59:59"], dt.date(2026, 7, 15)),
+        (["2026-03-29T00:59:59"], dt.date(2026, 3, 29)),  # 01:59:59 CET, just before the clocks go forward
+        (["2026-10-24T22:00:00"], dt.date(2026, 10, 25)),  # 00:00 CEST on the night they go back
+        (["2026-01-15T10:00:00", "2026-01-15T23:30:00", "2026-01-14T23:30:00"], dt.date(2026, 1, 16)),  # latest
+    ],
+)
+def test_effective_date_is_the_amsterdam_date_of_the_latest_timestamp(stamps: list[str], expected: dt.date) -> None:
+    assert effective_date(utc(s) for s in stamps) == expected
+
+
+def test_effective_date_edge_cases() -> None:
+    assert effective_date([]) is None
+    with pytest.raises(ValueError, match="no time zone"):
+        effective_date([dt.datetime(2026, 1, 1, 12, 0)])
+    # an offset other than UTC is converted, not trusted as local
+    new_york = dt.datetime(2026, 1, 15, 18, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert effective_date([new_york]) == dt.date(2026, 1, 16)
+
+
+def test_times_for_people_are_amsterdam_with_offset() -> None:
+    assert amsterdam_text(utc("2026-01-15T23:30:00")) == "2026-01-16 00:30:00 CET (+01:00)"
+    assert amsterdam_text(utc("2026-07-15T22:30:00")) == "2026-07-16 00:30:00 CEST (+02:00)"
+
+
+def test_json_times_are_utc() -> None:
+    local = dt.datetime(2026, 7, 16, 0, 30, tzinfo=AMSTERDAM)
+    assert utc_iso(local) == "2026-07-15T22:30:00Z"
+    assert utc_iso(utc("2026-07-15T22:30:00.250000")) == "2026-07-15T22:30:00.250Z"
+    assert parse_utc_iso("2026-07-15T22:30:00.250Z") == utc("2026-07-15T22:30:00.250000")
+    assert utc_iso(None) is None and parse_utc_iso(None) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-06-01", "2026-06-01T21:59:59"),  # end of the day in Amsterdam (CEST)
+        ("2026-01-15T10:00", "2026-01-15T09:00:00"),  # Amsterdam time
+        ("2026-01-15T10:00:30Z", "2026-01-15T10:00:30"),
+        ("2026-01-15T10:00:00+02:00", "2026-01-15T08:00:00"),
+        ("2026-01-15 10:00", "2026-01-15T09:00:00"),
+    ],
+)
+def test_at_moments(text: str, expected: str) -> None:
+    assert parse_moment(text) == utc(expected)
+
+
+@pytest.mark.parametrize("text", ["gisteren", "2026-13-01", "2026-01-15T25:00", "15-01-2026", ""])
+def test_at_rejects_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(ValueError, match="date"):
+        parse_moment(text)
+
+
+# --- reports and exit codes --------------------------------------------------------------------------------------
+
+
+def signature(**changes: object) -> SignatureReport:
+    fields: dict[str, object] = {
+        "field": "processor_signature",
+        "role": "processor",
+        "signer": "CN=ipcall.me,C=NL",
+        "indication": TOTAL_PASSED,
+        "sub_indication": None,
+        "timestamp": utc("2026-01-15T23:30:00.125000"),
+        "claimed_signing_time": utc("2026-01-15T23:29:59"),
+        "coverage": "ENTIRE_FILE",
+        "modification_level": "NONE",
+        "certification": True,
+    }
+    fields.update(changes)
+    return SignatureReport(**fields)  # type: ignore[arg-type]
+
+
+def document(*sigs: SignatureReport, **changes: object) -> DocumentReport:
+    fields: dict[str, object] = {
+        "file": "a.pdf",
+        "sha256": "00" * 32,
+        "indication": TOTAL_PASSED,
+        "sub_indication": None,
+        "complete": True,
+        "effective_date": dt.date(2026, 1, 16),
+        "pades_level": "B-T",
+        "problems": (),
+        "signatures": sigs,
+        "made_by_dpa": True,
+    }
+    fields.update(changes)
+    return DocumentReport(**fields)  # type: ignore[arg-type]
+
+
+def test_json_has_exactly_the_design_keys() -> None:
+    report = document(signature(), signature(field="controller_signature", role="controller", certification=False))
+    data = report.to_json()
+    assert tuple(data) == DOCUMENT_JSON_KEYS
+    assert [tuple(s) for s in data["signatures"]] == [SIGNATURE_JSON_KEYS] * 2
+    assert data["effective_date"] == "2026-01-16"
+    assert data["signatures"][0]["timestamp"] == "2026-01-15T23:30:00.125Z"
+    assert DocumentReport.from_wire(report.to_wire()) == report
+
+
+@pytest.mark.parametrize(
+    ("indications", "complete", "require", "code"),
+    [
+        ([TOTAL_PASSED, TOTAL_PASSED], [True, True], False, 0),
+        ([TOTAL_PASSED, TOTAL_PASSED], [True, True], True, 0),
+        ([TOTAL_PASSED, TOTAL_PASSED], [True, False], False, 0),
+        ([TOTAL_PASSED, TOTAL_PASSED], [True, False], True, 4),
+        ([TOTAL_PASSED, INDETERMINATE], [True, False], True, 3),
+        ([INDETERMINATE, TOTAL_FAILED], [False, False], False, 1),
+        ([TOTAL_FAILED], [False], True, 1),
+    ],
+)
+def test_exit_codes(indications: list[str], complete: list[bool], require: bool, code: int) -> None:
+    reports = [document(indication=i, complete=c) for i, c in zip(indications, complete, strict=True)]
+    assert exit_code(reports, require_complete=require) == code
+
+
+def test_text_report_for_people() -> None:
+    unstamped = signature(
+        field="controller_signature",
+        role="controller",
+        indication=INDETERMINATE,
+        sub_indication="SIG_CONSTRAINTS_FAILURE",
+        timestamp=None,
+        claimed_signing_time=utc("2026-07-15T22:30:00"),
+        certification=False,
+        problems=("the signature has no RFC 3161 timestamp",),
+    )
+    report = document(
+        signature(),
+        unstamped,
+        indication=INDETERMINATE,
+        sub_indication="SIG_CONSTRAINTS_FAILURE",
+        complete=False,
+        effective_date=None,
+        problems=("controller_signature: the signature has no RFC 3161 timestamp",),
+    )
+    text = format_text(report)
+    assert "Verwerker (processor)" in text and "Verwerkingsverantwoordelijke (controller)" in text
+    assert "2026-01-16 00:30:00 CET (+01:00), trusted timestamp" in text
+    assert "2026-07-16 00:30:00 CEST (+02:00), signer's clock, not trusted" in text
+    assert "verdict: INDETERMINATE (SIG_CONSTRAINTS_FAILURE)" in text
+    assert "- the signature has no RFC 3161 timestamp" in text
+    assert "document: INDETERMINATE (SIG_CONSTRAINTS_FAILURE), PAdES B-T" in text
+    assert "complete: no, no passing signature of Verwerkingsverantwoordelijke (controller)" in text
+    assert "effective date: none" in text
+    assert "effective date: 2026-01-16" in format_text(document(signature()))
+
+
+def test_verdict_only_report() -> None:
+    report = verdict_only("x.pdf", None, TOTAL_FAILED, "FORMAT_FAILURE", "the file is empty")
+    assert report.to_json()["signatures"] == [] and report.to_json()["problems"] == ["the file is empty"]
+    assert "! the file is empty" in format_text(report)
+
+
+# --- the difference policy's XMP comparison ------------------------------------------------------------------------
+
+
+def _xmp(data: bytes) -> bytes:
+    stream = PdfFileReader(io.BytesIO(data)).root["/Metadata"]
+    return bytes(stream.data)
+
+
+def test_xmp_rewritten_by_another_tool_says_the_same() -> None:
+    """pyHanko's writer re-serialises the whole XMP packet (attributes, new prefixes, new dates, its producer)."""
+    original = build_test_agreement()
+    writer = IncrementalPdfFileWriter(io.BytesIO(original))
+    writer.root[pdf_name("/Dummy")] = NumberObject(1)
+    writer.update_root()
+    out = io.BytesIO()
+    writer.write(out)
+    before, after = _xmp(original), _xmp(out.getvalue())
+    assert before != after
+    assert _normalised_xmp(before) == _normalised_xmp(after)
+    changed = before.replace(b"Verwerkersovereenkomst (test)", b"Koopovereenkomst (test)")
+    assert _normalised_xmp(changed) != _normalised_xmp(before)
+
+
+# --- walking folders ---------------------------------------------------------------------------------------------
+
+
+def test_folders_are_walked_for_pdfs(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a").mkdir()
+    for name in ("a/2.pdf", "a/1.PDF", "b/3.pdf", "b/notes.txt", "0.pdf"):
+        (tmp_path / name).write_bytes(b"%PDF-")
+    single = tmp_path / "b" / "notes.txt"
+    found = [p.relative_to(tmp_path).as_posix() for p in iter_pdf_paths([tmp_path, single])]
+    assert found == ["0.pdf", "a/1.PDF", "a/2.pdf", "b/3.pdf", "b/notes.txt"]
