@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -42,6 +43,21 @@ def assert_processor_signed(pdf: Path) -> None:
     assert "The signature form field is not signed." in out, out
 
 
+def assert_dpa_verify_processor_signed(config: Config, folder: Path, count: int) -> None:
+    """`dpa verify --json` over the folder: every agreement TOTAL_PASSED, signed by the processor only."""
+    result = subprocess.run(
+        [str(DPA), "--config", str(config.source), "verify", "--json", "--require-complete", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 4, result.stderr  # all pass, none complete yet
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(reports) == count
+    for report in reports:
+        assert (report["indication"], report["complete"], report["effective_date"]) == ("TOTAL_PASSED", False, None)
+        assert [s["field"] for s in report["signatures"]] == ["processor_signature"]
+
+
 @pytest.mark.slow
 def test_sixty_rows_with_five_bad(tmp_path: Path, signing_config: Config) -> None:
     rows = [customer_row(i) for i in range(55)]
@@ -68,6 +84,7 @@ def test_sixty_rows_with_five_bad(tmp_path: Path, signing_config: Config) -> Non
     assert pdfs == sorted(f"{r['id']}.pdf" for r in rows)
     for pdf in out.glob("*.pdf"):
         assert_processor_signed(pdf)
+    assert_dpa_verify_processor_signed(signing_config, out, 55)
     with Register(config.paths.register) as register:
         assert len(register.agreements(status="issued")) == 55
     # the CLI says the same and exits 1
@@ -142,6 +159,7 @@ def test_resume_after_sigkill(tmp_path: Path, signing_config: Config) -> None:
         pdf = out / entry["file"]
         assert hashlib.sha256(pdf.read_bytes()).hexdigest() == entry["sha256"], "manifest matches the files"
         assert_processor_signed(pdf)
+    assert_dpa_verify_processor_signed(signing_config, out, 24)
     with Register(tmp_path / "register.sqlite3") as register:
         assert sorted(a.customer_id for a in register.agreements()) == sorted(r["id"] for r in rows)
 
