@@ -32,28 +32,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.agreement import unsigned_agreement  # noqa: E402
 from dpa.config import Config, load_config  # noqa: E402
 from dpa.signing.devpki import init_dev_pki  # noqa: E402
 from dpa.signing.sign import SigningSession, sign_pdf  # noqa: E402
 
 DPA = REPO / ".venv" / "bin" / "dpa"
-
-
-def unsigned_agreement() -> tuple[bytes, str]:
-    """The real assembled agreement when possible, else the test stand-in; with a description."""
-    try:
-        from dpa.assembly.convert import Converter
-        from dpa.assembly.records import load_record
-        from dpa.pipeline import assemble
-
-        record = load_record(REPO / "templates" / "examples" / "customer.toml")
-        with Converter(1) as converter:
-            data = assemble(record, Config(), converter)
-        return data, "the example customer's agreement from dpa generate"
-    except Exception as exc:  # LibreOffice missing or assembly unfinished: the benchmark still runs
-        from tests.signing_support import build_test_agreement
-
-        return build_test_agreement(), f"a 3-page stand-in (assembly unavailable: {type(exc).__name__})"
 
 
 def start_tsa(config_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:

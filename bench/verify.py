@@ -30,40 +30,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dpa.config import Config, load_config  # noqa: E402
+from bench.agreement import unsigned_agreement  # noqa: E402
+from dpa.config import load_config  # noqa: E402
 from dpa.signing.devpki import init_dev_pki  # noqa: E402
 from dpa.signing.sign import SigningSession  # noqa: E402
 from dpa.signing.tsa_server import TimestampAuthority, TsaServer  # noqa: E402
+from tests.signing_support import make_nss_db  # noqa: E402
 
 DPA = REPO / ".venv" / "bin" / "dpa"
-
-
-def unsigned_agreement() -> tuple[bytes, str]:
-    """The real assembled agreement when possible, else the test stand-in; with a description."""
-    try:
-        from dpa.assembly.convert import Converter
-        from dpa.assembly.records import load_record
-        from dpa.pipeline import assemble
-
-        record = load_record(REPO / "templates" / "examples" / "customer.toml")
-        with Converter(1) as converter:
-            data = assemble(record, Config(), converter)
-        return data, "the example customer's agreement from dpa generate"
-    except Exception as exc:  # LibreOffice missing: the benchmark still runs
-        from tests.signing_support import build_test_agreement
-
-        return build_test_agreement(), f"a 3-page stand-in (assembly unavailable: {type(exc).__name__})"
-
-
-def make_nss_db(directory: Path, ca_pem: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["certutil", "-N", "--empty-password", "-d", f"sql:{directory}"], check=True, capture_output=True)
-    subprocess.run(
-        ["certutil", "-A", "-n", "dpa-bench-ca", "-t", "CT,C,C", "-i", str(ca_pem), "-d", f"sql:{directory}"],
-        check=True,
-        capture_output=True,
-    )
-    return directory
 
 
 def pdfsig_ok(path: Path, nssdir: Path) -> bool:
