@@ -590,9 +590,10 @@ def register() -> None:
 
 
 def _open_register(app: AppContext) -> Register:
+    """The existing register (the register commands never create one)."""
     from dpa.register import Register
 
-    return Register(app.config.paths.register)
+    return Register(app.config.paths.register, create=False)
 
 
 @register.command("list")

@@ -123,8 +123,10 @@ def _now() -> str:
 class Register:
     """The register database; safe to use from several processes at once (WAL, IMMEDIATE transactions)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
+        if not create and not path.exists():
+            raise RegisterError(f"there is no register at {path} yet: dpa issue and dpa batch create it")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)

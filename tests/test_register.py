@@ -133,3 +133,9 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
+
+
+def test_reading_commands_do_not_create_a_register(tmp_path: Path) -> None:
+    with pytest.raises(RegisterError, match="no register at"):
+        Register(tmp_path / "absent.sqlite3", create=False)
+    assert not (tmp_path / "absent.sqlite3").exists()
