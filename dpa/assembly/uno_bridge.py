@@ -27,6 +27,7 @@ CONNECT_TIMEOUT_S = 60.0
 
 
 def prop(name, value):
+    """A UNO PropertyValue."""
     p = PropertyValue()
     p.Name = name
     p.Value = value
@@ -34,6 +35,7 @@ def prop(name, value):
 
 
 def launch(profile_dir, pipe):
+    """Start soffice.bin headless with its own profile, listening on a private pipe."""
     return subprocess.Popen(
         [
             SOFFICE,
@@ -54,6 +56,7 @@ def launch(profile_dir, pipe):
 
 
 def start(profile_dir):
+    """Start soffice and connect to it; returns (process, desktop). Restarts once after profile creation."""
     pipe = "dpa-" + uuid.uuid4().hex
     process = launch(profile_dir, pipe)
     local = uno.getComponentContext()
@@ -74,6 +77,7 @@ def start(profile_dir):
 
 
 def convert(desktop, source, target):
+    """Open ``source`` hidden and read-only and store it as PDF/A-2b at ``target``."""
     document = desktop.loadComponentFromURL(
         uno.systemPathToFileUrl(source),
         "_blank",
@@ -105,6 +109,7 @@ def soffice_died(process):
 
 
 def main():
+    """Serve conversion requests from stdin until end of input, then shut soffice down."""
     profile_dir = sys.argv[1]
     process, desktop = start(profile_dir)
     out = sys.stdout
