@@ -115,6 +115,8 @@ class VerifyConfig:
     max_file_bytes: int = 50 * 1024 * 1024
     timeout_s: float = 60.0
     memory_mb: int = 1024
+    processor_certificates: tuple[Path, ...] = ()
+    """ipcall.me's signing certificates: when set, the processor's field must be signed with one of them."""
 
 
 @dataclass(frozen=True)

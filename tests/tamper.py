@@ -527,3 +527,11 @@ def dev_signer_config(pki: DevPki) -> dict[str, CertKey]:
 def replace(config: Config, **changes: object) -> Config:
     """``dataclasses.replace`` for the frozen Config."""
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def accepting_processor(config: Config, processor: CertKey, folder: Path) -> Config:
+    """``config`` with ``processor``'s certificate added to ``[verify] processor_certificates`` (ipcall.me's own)."""
+    path = folder / f"processor-{processor.cert.serial_number}.pem"
+    path.write_bytes(processor.cert_pem())
+    verify = dataclasses.replace(config.verify, processor_certificates=(*config.verify.processor_certificates, path))
+    return dataclasses.replace(config, verify=verify)

@@ -9,6 +9,7 @@ worker process (:class:`dpa.signing.verify.Verifier`).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
 from pyhanko.sign.fields import SigFieldSpec
 
 from dpa.config import Config
@@ -64,7 +67,8 @@ def kit(
 def verifier(kit: Kit) -> Iterator[Verifier]:
     travel_ca = kit.tmp / "time-travel-ca.pem"
     travel_ca.write_bytes(kit.travel.ca.cert_pem())
-    with Verifier(kit.config, extra_trust=[travel_ca]) as v:
+    config = tamper.accepting_processor(kit.config, kit.travel.processor, kit.tmp)
+    with Verifier(config, extra_trust=[travel_ca]) as v:
         yield v
 
 
@@ -178,6 +182,21 @@ def timestamps_out_of_order(k: Kit) -> bytes:
         return tamper.pyhanko_sign(half, "controller_signature", k.travel.controller, stamper)
 
 
+def document_timestamp_only(k: Kit) -> bytes:
+    """No party signed: the unsigned agreement with only a document timestamp."""
+    out = io.BytesIO()
+    signers.PdfTimeStamper(k.timestamper()).timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(k.good.unsigned)), "sha256", output=out
+    )
+    return out.getvalue()
+
+
+def processor_field_signed_by_customer(k: Kit) -> bytes:
+    """A trusted certificate, but not ipcall.me's, fills the processor's field (and the customer signs its own)."""
+    half = tamper.pyhanko_sign(k.good.unsigned, "processor_signature", k.pki.controller, k.timestamper(), certify=True)
+    return tamper.pyhanko_sign(half, "controller_signature", k.pki.controller, k.timestamper())
+
+
 def signer_lookalike_ca(k: Kit) -> bytes:
     fake_ca = make_lookalike(k.pki.ca)
     return k.controller_signs(issue_cert(fake_ca, k.pki.controller.common_name, organization="Voorbeeldklant B.V."))
@@ -279,6 +298,9 @@ CASES = [
     Case("not-a-pdf", lambda k: b"PK\x03\x04 dit is een zip, geen PDF", FAILED, "FORMAT_FAILURE", "not a PDF"),
     Case("empty-file", lambda k: b"", FAILED, "FORMAT_FAILURE", "empty"),
     Case("no-signature", lambda k: k.good.unsigned, FAILED, "FORMAT_FAILURE", "no signature"),
+    Case("document-timestamp-only", document_timestamp_only, FAILED, "FORMAT_FAILURE", "only document timestamps"),
+    Case("processor-field-signed-by-customer", processor_field_signed_by_customer, INDET, "SIG_CONSTRAINTS_FAILURE",
+         "not one of ipcall.me's certificates"),
     Case("deep-nesting-arrays", lambda k: tamper.root_with(k.good.full, b"/Nest " + tamper.nested(100_000)), FAILED,
          "FORMAT_FAILURE", "nested too deeply"),
     Case("deep-nesting-dicts", lambda k: tamper.root_with(k.good.full, b"/Nest " + b"<< /A " * 50_000 + b"/B" +

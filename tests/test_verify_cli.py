@@ -148,8 +148,13 @@ def test_hostile_input_gets_a_verdict(dev_pki: DevPki, files: Files, tmp_path: P
 def test_huge_file_is_not_read(dev_pki: DevPki, files: Files, tmp_path: Path) -> None:
     config = tmp_path / "dpa.toml"
     config.write_text(
-        dev_pki.config_path.read_text().replace('roots = ["ca.pem"]', f'roots = ["{dev_pki.ca_path}"]')
-        + "\n[verify]\nmax_file_bytes = 100000\ntimeout_s = 30\n"
+        dev_pki.config_path.read_text()
+        .replace('roots = ["ca.pem"]', f'roots = ["{dev_pki.ca_path}"]')
+        .replace(
+            'processor_certificates = ["processor.pem"]',
+            f'processor_certificates = ["{dev_pki.directory / "processor.pem"}"]\n'
+            "max_file_bytes = 100000\ntimeout_s = 30",
+        )
     )
     result = dpa_verify(config, "--json", files["full"])
     assert_no_traceback(result)
@@ -196,3 +201,15 @@ def test_without_trust_roots_one_line_error(files: Files, tmp_path: Path) -> Non
     assert result.returncode == 1
     assert result.stderr.startswith("dpa: error: no trust roots")
     assert_no_traceback(result)
+
+
+def test_python_files_in_the_current_folder_are_never_run(dev_pki: DevPki, files: Files, tmp_path: Path) -> None:
+    """A returned delivery unpacked with a json.py beside the PDF: verifying in that folder must not run it."""
+    marker = tmp_path / "pwned"
+    for module in ("json.py", "base64.py"):
+        (tmp_path / module).write_text(f"open({str(marker)!r}, 'w').write('ran')\n", encoding="utf-8")
+    (tmp_path / "agreement.pdf").write_bytes(files["full"].read_bytes())
+    result = run_dpa("--config", str(dev_pki.config_path), "verify", "agreement.pdf", cwd=tmp_path)
+    assert_no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not marker.exists()

@@ -422,6 +422,9 @@ password_env = "{TSA_PASSWORD_ENV}"
 
 [trust]
 roots = ["ca.pem"]
+
+[verify]
+processor_certificates = ["processor.pem"]
 """
 
 

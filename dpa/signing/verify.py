@@ -83,11 +83,13 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
         show_stderr = env.get("DPA_VERIFY_WORKER_STDERR") == "1"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dpa.signing.verify_worker"],
+            # -P: never put the current folder on sys.path (a json.py in a folder of customer files would run).
+            [sys.executable, "-P", "-m", "dpa.signing.verify_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None if show_stderr else subprocess.DEVNULL,
             env=env,
+            cwd=package_parent,
             start_new_session=True,  # a Ctrl-C in the terminal reaches the parent, which then ends the worker
         )
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -186,17 +188,26 @@ class Verifier:
                     "no trust roots to verify against: add the CA certificates of signers and TSAs to [trust] roots "
                     "in dpa.toml or pass --trust PEM"
                 )
-            from dpa.signing.trust import load_trust_roots  # pyhanko_certvalidator: imported while the worker starts
+            from dpa.signing.trust import (  # pyhanko_certvalidator: imported while the worker starts
+                load_certificates,
+                load_trust_roots,
+            )
 
             roots = load_trust_roots(paths)
+            processor_certs = [
+                cert
+                for path in config.verify.processor_certificates
+                for cert in load_certificates(path, "processor certificate ([verify] processor_certificates)")
+            ]
         except BaseException:
             self.close()
             raise
         self._roots_der = [base64.b64encode(cert.dump()).decode("ascii") for cert in roots]
+        self._processor_der = [base64.b64encode(cert.dump()).decode("ascii") for cert in processor_certs]
         if not isolate:
             from dpa.signing.verify_rules import VerificationEngine
 
-            self._engine = VerificationEngine(roots, at=self.at)
+            self._engine = VerificationEngine(roots, at=self.at, processor_certs=processor_certs)
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -274,6 +285,7 @@ class Verifier:
         if not worker.ready:
             init = {
                 "roots": self._roots_der,
+                "processor_certs": self._processor_der,
                 "at": utc_iso(self.at),
                 "memory_mb": self.limits.memory_mb,
                 "timeout_s": self.limits.timeout_s,

@@ -84,6 +84,7 @@ for _library in ("pyhanko", "pyhanko_certvalidator"):
     logging.getLogger(_library).addHandler(logging.NullHandler())
 
 OUR_FIELDS = {"processor_signature": "processor", "controller_signature": "controller"}
+PROCESSOR_FIELD = "processor_signature"
 """dpa's two pre-created signature fields and the party each belongs to (DESIGN.md §3 step 4)."""
 
 SIGNATURE_SUBFILTERS = frozenset({"/ETSI.CAdES.detached", "/adbe.pkcs7.detached"})
@@ -176,11 +177,17 @@ class VerificationEngine:
     """Applies DESIGN.md §6 to PDFs; built once per run (trust roots, timestamp validation context)."""
 
     def __init__(
-        self, trust_roots: Sequence[x509.Certificate], *, at: dt.datetime | None = None, memory_mb: int | None = None
+        self,
+        trust_roots: Sequence[x509.Certificate],
+        *,
+        at: dt.datetime | None = None,
+        memory_mb: int | None = None,
+        processor_certs: Sequence[x509.Certificate] = (),
     ) -> None:
         if at is not None and at.utcoffset() is None:
             raise ValueError("the validation moment must carry a time zone")
         self._roots = list(trust_roots)
+        self._processor_certs = frozenset(cert.dump() for cert in processor_certs)
         self._trust_manager = SimpleTrustManager.build(trust_roots=self._roots)
         self._at = at
         self._memory_note = f" ({memory_mb} MB, [verify] memory_mb)" if memory_mb else ""
@@ -335,6 +342,10 @@ class VerificationEngine:
             if trailing:
                 state.fail("FORMAT_FAILURE", trailing)
         _check_order([state for state, _ in signatures])
+        if not any(state.kind == "signature" for state, _ in signatures):
+            doc_problems.append(
+                _Finding(TOTAL_FAILED, "FORMAT_FAILURE", "the file contains no signature, only document timestamps")
+            )
 
         reports = [state.report() for state, _ in signatures]
         indication = worst([r.indication for r in reports] + [f.indication for f in doc_problems])
@@ -429,6 +440,17 @@ class VerificationEngine:
         look_alike = await _look_alike_chain(status.trust_problem_indic, signer_context, signer_cert)
         _trust(state, status, "the signer's certificate", moment if tst_time is not None else None, look_alike)
         state.findings.extend(timestamp_findings)
+        if (
+            self._processor_certs
+            and doc.made_by_dpa
+            and state.field == PROCESSOR_FIELD
+            and signer_cert.dump() not in self._processor_certs
+        ):
+            state.indeterminate(
+                "SIG_CONSTRAINTS_FAILURE",
+                f"the processor's field is signed by {state.signer}, which is not one of ipcall.me's certificates "
+                "([verify] processor_certificates)",
+            )
         if state.field not in doc.allowed_fields:
             where = (
                 "is not one of dpa's two signature fields (processor_signature, controller_signature)"

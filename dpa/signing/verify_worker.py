@@ -8,7 +8,8 @@ parent enforces the wall-clock limit by killing it.
 Protocol (binary pipes; JSON is used both ways so that nothing the worker sends can execute code in the parent):
 
 * parent → worker, once: one JSON line
-  ``{"roots": [base64 DER, …], "at": ISO 8601 or null, "memory_mb": N, "timeout_s": S}``;
+  ``{"roots": [base64 DER, …], "processor_certs": [base64 DER, …], "at": ISO 8601 or null, "memory_mb": N,
+  "timeout_s": S}``;
   worker → parent: ``{"ok": true}`` or ``{"ok": false, "error": "…"}``;
 * then per file: a JSON line ``{"name": "…", "size": N}`` followed by exactly N bytes of the file; the worker
   answers with one JSON line, :meth:`~dpa.signing.report.DocumentReport.to_wire`.
@@ -122,7 +123,8 @@ def main() -> int:
             at = parse_utc_iso(init["at"])
         memory_mb = int(init["memory_mb"])
         backstop_s = int(float(init.get("timeout_s", 60)) * 2) + 5
-        engine = VerificationEngine(roots, at=at, memory_mb=memory_mb)
+        processor_certs = [x509.Certificate.load(base64.b64decode(c)) for c in init.get("processor_certs", [])]
+        engine = VerificationEngine(roots, at=at, memory_mb=memory_mb, processor_certs=processor_certs)
     except (ValueError, KeyError, TypeError) as exc:
         _send(out, {"ok": False, "error": f"bad start-up message: {exc}"})
         return 2
