@@ -15,6 +15,8 @@ half-written PDF under a final name and the next run finishes the job.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import fcntl
 import hashlib
 import io
 import os
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
@@ -33,7 +36,7 @@ from dpa.assembly.records import CustomerRecord, iter_csv
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
 from dpa.errors import BatchError, DpaError
-from dpa.files import write_atomic
+from dpa.files import move_aside, spreadsheet_safe, write_atomic
 from dpa.pipeline import assemble
 from dpa.register import Register
 from dpa.signing.document import ROLE_FIELDS, read_field_state
@@ -41,7 +44,7 @@ from dpa.signing.sign import SigningSession
 
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS = ("id", "status", "file", "sha256", "error")
-SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+LOCK_NAME = ".dpa-batch.lock"
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class _RowResult:
     path: Path | None
     sha256: str
     error: str = ""
+    moved: tuple[Path, str, Path] | None = None
+    """(old path, old file's SHA-256, where it went) when an older agreement was moved aside."""
 
 
 def validate_csv(path: Path) -> tuple[int, tuple[RowProblem, ...]]:
@@ -182,6 +187,22 @@ def run_batch(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BatchError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
+    lock = _lock_folder(out_dir)
+    try:
+        return _run_locked(csv_path, out_dir, config, options, on_progress, validated)
+    finally:
+        lock.close()
+
+
+def _run_locked(
+    csv_path: Path,
+    out_dir: Path,
+    config: Config,
+    options: BatchOptions,
+    on_progress: Callable[[Progress], None] | None,
+    validated: _Validated,
+) -> BatchSummary:
+    total = len(validated.good_lines)
     _remove_stale_parts(out_dir)
     templates = TemplateSet.load(config.paths.templates)
     manifest = _Manifest(out_dir / MANIFEST_NAME)
@@ -258,6 +279,15 @@ def _process(
                 result = future.result()
             except _Cancelled:
                 continue
+            if result.moved is not None:
+                old_path, old_sha, aside = result.moved
+                register.relocate(old_path.resolve(), old_sha, aside.resolve())
+            if result.status != "error" and options.sign:
+                assert result.path is not None
+                try:
+                    register.record_issued(result.record, templates.version, result.path.resolve(), result.sha256)
+                except DpaError as exc:
+                    result = dataclasses.replace(result, status="error", error=_describe(exc))
             if result.status == "error":
                 progress.failed += 1
                 consecutive_failures += 1
@@ -270,8 +300,6 @@ def _process(
                     progress.skipped += 1
                 assert result.path is not None
                 manifest.append(result.record.id, result.status, result.path.name, result.sha256, "")
-                if options.sign:
-                    register.record_issued(result.record, templates.version, result.path.resolve(), result.sha256)
             if consecutive_failures >= options.max_consecutive_failures and stopped is None:
                 stopped = (
                     f"stopped after {consecutive_failures} consecutive failures (last: {result.error}); "
@@ -316,21 +344,27 @@ def _issue_row(
     session: SigningSession | None,
 ) -> _RowResult:
     target = out_dir / (f"{record.id}.pdf" if options.sign else f"{record.id}.unsigned.pdf")
+    moved = None
     try:
         if target.exists():
             existing = target.read_bytes()
+            existing_sha = hashlib.sha256(existing).hexdigest()
             if _idempotency_key(existing, options.sign) == (record.id, templates.version, record.sha256()):
-                return _RowResult(record, "skipped", target, hashlib.sha256(existing).hexdigest())
-            _move_aside(target, existing)
+                return _RowResult(record, "skipped", target, existing_sha)
+            moved = (target, existing_sha, move_aside(target))
         pdf = assemble(record, config, converter, templates)
         if session is not None:
             pdf, _report = session.sign_bytes(pdf, "processor", name=record.id)
         write_atomic(target, pdf)
-        return _RowResult(record, "ok", target, hashlib.sha256(pdf).hexdigest())
+        return _RowResult(record, "ok", target, hashlib.sha256(pdf).hexdigest(), moved=moved)
     except DpaError as exc:
-        return _RowResult(record, "error", None, "", f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        return _RowResult(record, "error", None, "", _describe(exc), moved=moved)
     except Exception as exc:  # one broken row must not end the run; the message says what happened
-        return _RowResult(record, "error", None, "", f"internal error: {type(exc).__name__}: {exc}")
+        return _RowResult(record, "error", None, "", f"internal error: {type(exc).__name__}: {exc}", moved=moved)
+
+
+def _describe(exc: DpaError) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def _idempotency_key(pdf: bytes, signed: bool) -> tuple[str, str, str] | None:
@@ -344,10 +378,15 @@ def _idempotency_key(pdf: bytes, signed: bool) -> tuple[str, str, str] | None:
     return (str(info.get("/DPACustomerId")), str(info.get("/DPATemplateVersion")), str(info.get("/DPARecordSHA256")))
 
 
-def _move_aside(target: Path, data: bytes) -> None:
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    aside = target.with_name(f"{target.name.removesuffix('.pdf')}.{digest}.pdf")
-    os.replace(target, aside)
+def _lock_folder(out_dir: Path) -> IO[bytes]:
+    """Hold an exclusive lock on the output folder for the run: two batches must not write the same folder."""
+    handle = (out_dir / LOCK_NAME).open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise BatchError(f"another dpa batch is writing to {out_dir}; wait for it or choose another folder") from None
+    return handle
 
 
 def _remove_stale_parts(out_dir: Path) -> None:
@@ -378,7 +417,7 @@ class _Manifest:
         """Record one row's outcome durably."""
         entry = {"id": customer_id, "status": status, "file": file, "sha256": sha256, "error": error}
         self.current.append(entry)
-        self._writer.writerow({k: _cell(v) for k, v in entry.items()})
+        self._writer.writerow({k: spreadsheet_safe(v) for k, v in entry.items()})
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
@@ -400,7 +439,7 @@ class _Manifest:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=MANIFEST_COLUMNS)
         writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in entry.items()} for entry in rows)
+        writer.writerows({k: spreadsheet_safe(v) for k, v in entry.items()} for entry in rows)
         write_atomic(self.path, out.getvalue().encode("utf-8"))
 
 
@@ -422,8 +461,3 @@ def _ends_with_newline(path: Path) -> bool:
     with path.open("rb") as handle:
         handle.seek(-1, os.SEEK_END)
         return handle.read(1) == b"\n"
-
-
-def _cell(value: str) -> str:
-    """Neutralise spreadsheet formulas in data (CSV injection): a leading =, +, -, @ gets a quote."""
-    return "'" + value if value.startswith(SPREADSHEET_TRIGGERS) else value

@@ -1,7 +1,9 @@
-"""File helpers shared by every stage: reading inputs with clear errors, writing outputs atomically."""
+"""File helpers shared by every stage: reading inputs with clear errors, writing outputs atomically and durably,
+keeping replaced outputs, and making data safe for spreadsheets."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -32,12 +34,39 @@ def write_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise DpaError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def move_aside(path: Path) -> Path:
+    """Rename an existing output to ``<stem>.<sha256 prefix>.pdf`` beside it; returns the new path."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    aside = path.with_name(f"{path.name.removesuffix('.pdf')}.{digest}.pdf")
+    os.replace(path, aside)
+    _fsync_folder(path.parent)
+    return aside
+
+
+SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Neutralise a formula in data written to CSV for spreadsheets (CSV injection): a leading =, +, -, @ gets '."""
+    return "'" + value if value.startswith(SPREADSHEET_TRIGGERS) else value
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _mode_for(path: Path) -> int:

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
 
-from dpa.errors import DpaError
 from dpa.files import write_atomic
 from dpa.register import Agreement, Register
 from dpa.signing.verify import DocumentReport, Verifier
@@ -54,7 +52,8 @@ def ingest_file(path: Path, register: Register, verifier: Verifier) -> IngestRes
         return IngestResult(path, False, issued, latest)
     report = verifier.verify_bytes(data, str(path))
     if report.indication == "TOTAL_PASSED" and report.complete and report.effective_date is not None:
-        stored = Path(issued.issued_file or path).with_name(f"{customer_id}.signed.pdf")
+        issued_path = Path(issued.issued_file or path)
+        stored = issued_path.with_name(f"{issued_path.name.removesuffix('.pdf')}.signed.pdf")
         if not (stored.exists() and hashlib.sha256(stored.read_bytes()).hexdigest() == digest):
             write_atomic(stored, data)
         row = register.record_ingest(issued.id, stored.resolve(), digest, report.indication, report.effective_date, "")
@@ -70,7 +69,7 @@ def ingest_file(path: Path, register: Register, verifier: Verifier) -> IngestRes
 def _customer_id(data: bytes) -> str | None:
     try:
         info = PdfReader(io.BytesIO(data)).metadata
-    except (PdfReadError, ValueError, KeyError, TypeError):
+    except Exception:  # hostile input (deep nesting, broken objects): simply not one of ours
         return None
     value = info.get("/DPACustomerId") if info else None
     return str(value) if value else None
@@ -88,13 +87,14 @@ def _issued_prefix_of(data: bytes, candidates: list[Agreement]) -> Agreement | s
             missing.append(agreement.issued_file)
             continue
         if hashlib.sha256(issued).hexdigest() != agreement.issued_sha256:
-            raise DpaError(f"the issued file {agreement.issued_file} no longer matches its hash in the register")
+            missing.append(agreement.issued_file)  # replaced since: it can no longer vouch for this agreement
+            continue
         if data == issued:
             return "the returned file is the issued file itself: the customer has not signed it yet"
         if data.startswith(issued):
             return agreement
     if missing and len(missing) == len(candidates):
-        return f"the issued file is missing ({', '.join(missing)}), so the returned file cannot be matched"
+        return f"the issued file is missing or changed ({', '.join(missing)}), so the returned file cannot be matched"
     return (
         "the returned file is not an extension of the issued agreement: the customer signed a regenerated or "
         "edited document, not the one that was issued"

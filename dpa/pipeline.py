@@ -18,7 +18,7 @@ from dpa.assembly.records import CustomerRecord
 from dpa.assembly.render import render_agreement
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
-from dpa.files import read_input, write_atomic
+from dpa.files import move_aside, read_input, write_atomic
 from dpa.register import Register
 from dpa.signing.keys import SecretPrompt
 from dpa.signing.sign import SigningSession, SignResult
@@ -78,17 +78,22 @@ def issue(
 ) -> Issued:
     """``dpa issue``: assemble, certify as processor (with a timestamp), write atomically, enter in the register.
 
-    The key is loaded before LibreOffice starts, so a wrong passphrase fails at once and nothing is written.
+    The register is asked first and the key is loaded before LibreOffice starts, so an agreement already in force
+    or a wrong passphrase fails at once and nothing is written. A file already at ``output`` is moved aside.
     """
     contract_bytes = read_input(contract, "contract") if contract else None
     templates = TemplateSet.load(config.paths.templates, record.language)
-    with SigningSession(config, tsa_urls=tsa_urls, prompt=prompt) as session:
-        session.preload(["processor"])
-        with Converter(1) as converter:
-            pdf = assemble(record, config, converter, templates, contract_bytes)
-        signed, result = session.sign_bytes(pdf, "processor", name=record.id)
-    write_atomic(output, signed)
-    digest = hashlib.sha256(signed).hexdigest()
     with Register(config.paths.register) as register:
+        register.check_can_issue(record, templates.version)
+        with SigningSession(config, tsa_urls=tsa_urls, prompt=prompt) as session:
+            session.preload(["processor"])
+            with Converter(1) as converter:
+                pdf = assemble(record, config, converter, templates, contract_bytes)
+            signed, result = session.sign_bytes(pdf, "processor", name=record.id)
+        if output.exists():  # an earlier agreement under this name is kept, never overwritten
+            old_sha = hashlib.sha256(output.read_bytes()).hexdigest()
+            register.relocate(output.resolve(), old_sha, move_aside(output).resolve())
+        write_atomic(output, signed)
+        digest = hashlib.sha256(signed).hexdigest()
         row = register.record_issued(record, templates.version, output.resolve(), digest)
     return Issued(output, digest, result, row.id)

@@ -9,6 +9,8 @@ the files and the personal data go; a tombstone with hashes and dates stays.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from typing import Any
 
 from dpa.assembly.records import CustomerRecord
 from dpa.errors import RegisterError
+from dpa.files import spreadsheet_safe, write_atomic
 
 STATUSES = ("issued", "effective", "rejected", "ended", "purged")
 RETENTION_YEARS = 2
@@ -187,6 +190,16 @@ class Register:
 
     # --- writing ---------------------------------------------------------------------------------------------
 
+    def check_can_issue(self, record: CustomerRecord, template_version: str) -> None:
+        """Refuse to issue again an agreement (same record and template) that exists: the one issued stands."""
+        row = self._db.execute(
+            f"SELECT {AGREEMENT_COLUMNS} FROM agreements "
+            "WHERE customer_id = ? AND template_version = ? AND record_sha256 = ?",
+            (record.id, template_version, record.sha256()),
+        ).fetchone()
+        if row is not None:
+            _refuse_reissue(Agreement(**dict(row)))
+
     def record_issued(
         self, record: CustomerRecord, template_version: str, issued_file: Path, issued_sha256: str
     ) -> Agreement:
@@ -200,11 +213,7 @@ class Register:
             if existing is not None and existing["issued_sha256"] == issued_sha256:
                 return Agreement(**dict(existing))
             if existing is not None:
-                if existing["status"] != "issued":
-                    raise RegisterError(
-                        f"{record.id}: the agreement for this record and template is already {existing['status']}; "
-                        "it is not issued again"
-                    )
+                _refuse_reissue(Agreement(**dict(existing)))
                 db.execute(
                     "UPDATE agreements SET issued_file = ?, issued_sha256 = ?, issued_at = ? WHERE id = ?",
                     (str(issued_file), issued_sha256, _now(), existing["id"]),
@@ -235,6 +244,16 @@ class Register:
                 agreement_id = cursor.lastrowid
             self._event(db, agreement_id, "issued", issued_sha256, None, str(issued_file))
             return self._get(db, agreement_id)
+
+    def relocate(self, old_file: Path, sha256: str, new_file: Path) -> None:
+        """An issued file was moved aside (a newer agreement took its name): point its row at the new place."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id FROM agreements WHERE issued_file = ? AND issued_sha256 = ?", (str(old_file), sha256)
+            ).fetchall()
+            for row in rows:
+                db.execute("UPDATE agreements SET issued_file = ? WHERE id = ?", (str(new_file), row["id"]))
+                self._event(db, row["id"], "moved", sha256, None, f"{old_file} -> {new_file}")
 
     def record_ingest(
         self,
@@ -359,17 +378,41 @@ class Register:
         return [Event(**dict(row)) for row in rows]
 
     def export_csv(self, target: Path) -> int:
-        """Write every agreement as CSV; returns the number of rows."""
+        """Write every agreement as CSV (atomically, formulas neutralised); returns the number of rows."""
         rows = self.agreements()
-        try:
-            with target.open("w", encoding="utf-8", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Agreement)])
-                writer.writeheader()
-                for agreement in rows:
-                    writer.writerow(agreement.as_dict())
-        except OSError as exc:
-            raise RegisterError(f"cannot write {target}: {exc.strerror or exc}") from None
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(Agreement)])
+        writer.writeheader()
+        for agreement in rows:
+            writer.writerow(
+                {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in agreement.as_dict().items()}
+            )
+        write_atomic(target, out.getvalue().encode("utf-8"))
         return len(rows)
+
+
+def _refuse_reissue(existing: Agreement) -> None:
+    """An agreement for the same record and template exists: issuing it again would orphan the customer's copy.
+
+    Allowed only when the issued file is gone (lost) and the agreement is still merely issued.
+    """
+    if existing.status != "issued":
+        raise RegisterError(
+            f"{existing.customer_id}: the agreement for this record and template is already {existing.status}; "
+            "it is not issued again"
+        )
+    if existing.issued_file and _file_sha256(Path(existing.issued_file)) == existing.issued_sha256:
+        raise RegisterError(
+            f"{existing.customer_id}: this agreement was already issued as {existing.issued_file}; send that file "
+            "(issuing it again would leave the customer's copy without a match)"
+        )
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _years_before(day: date, years: int) -> date:

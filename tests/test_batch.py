@@ -118,8 +118,21 @@ def test_rerun_skips_and_changed_record_moves_old_file_aside(tmp_path: Path, sig
     assert (out / f"{rows[1]['id']}.pdf").exists()
     assert {e["id"] for e in manifest(out)} == {r["id"] for r in rows}
     with Register(config.paths.register) as register:
-        assert len(register.agreements(customer_id=rows[1]["id"])) == 2
+        old, new = register.agreements(customer_id=rows[1]["id"])
+        assert old.issued_file == str(aside[0].resolve()), "the register follows the file that was moved aside"
+        assert new.issued_file == str((out / f"{rows[1]['id']}.pdf").resolve())
+        assert "moved" in [e.kind for e in register.events(old.id)]
         assert len(register.agreements()) == 5
+    # a second batch on the same folder while one runs is refused, not interleaved
+    from dpa.batch import LOCK_NAME
+    from dpa.errors import BatchError
+
+    with (out / LOCK_NAME).open("ab") as held:
+        import fcntl
+
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(BatchError, match="another dpa batch is writing"):
+            run_batch(csv_path, out, config, BatchOptions(jobs=1))
 
 
 @pytest.mark.slow

@@ -146,3 +146,13 @@ def test_demo_runs_twice_and_verifies(tmp_path: Path) -> None:
     assert verdict.returncode == 0, verdict.stderr
     report = json.loads(verdict.stdout)
     assert report["indication"] == "TOTAL_PASSED" and report["complete"] is True and report["effective_date"]
+
+
+def test_hostile_file_is_refused_without_stopping_the_run(local_config: Config, tmp_path: Path) -> None:
+    nested = b"[" * 50_000 + b"]" * 50_000
+    hostile = tmp_path / "hostile.pdf"
+    hostile.write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R /Info " + nested)
+    with Register(local_config.paths.register) as register, Verifier(local_config) as verifier:
+        result = ingest_file(hostile, register, verifier)
+        assert not result.accepted and "not an agreement made by dpa" in result.reason
+        assert register.agreements() == []
