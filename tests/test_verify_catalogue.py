@@ -334,7 +334,6 @@ def test_catalogue(case: Case, kit: Kit, verifier: Verifier) -> None:
     assert all(p.strip() and "\n" not in p and "Traceback" not in p for p in report.problems)
     assert case.says.lower() in problems.lower(), problems
     assert report.effective_date is None
-    assert not report.complete or report.indication != TOTAL_PASSED
 
 
 def test_catalogue_is_large_enough() -> None:

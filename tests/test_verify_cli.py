@@ -137,12 +137,20 @@ def test_hostile_input_gets_a_verdict(dev_pki: DevPki, files: Files, tmp_path: P
     empty.write_bytes(b"")
     nested = tmp_path / "diep.pdf"
     nested.write_bytes(tamper.root_with(files.good, b"/Nest " + tamper.nested(100_000)))
-    for path in (files["garbage"], files["truncated"], files["encrypted"], empty, nested):
+    expected = {
+        files["garbage"]: ("TOTAL_FAILED (FORMAT_FAILURE)", 1, "not a PDF"),
+        files["truncated"]: ("TOTAL_FAILED (FORMAT_FAILURE)", 1, ""),
+        files["encrypted"]: ("INDETERMINATE (GENERIC)", 3, "encrypted"),
+        empty: ("TOTAL_FAILED (FORMAT_FAILURE)", 1, "empty"),
+        nested: ("TOTAL_FAILED (FORMAT_FAILURE)", 1, "nested too deeply"),
+    }
+    for path, (verdict, code, says) in expected.items():
         result = dpa_verify(dev_pki.config_path, path)
         assert_no_traceback(result)
-        assert result.returncode in (1, 3), result.stdout + result.stderr
-        assert "document: TOTAL_FAILED (FORMAT_FAILURE)" in result.stdout or "INDETERMINATE (GENERIC)" in result.stdout
-        assert "  ! " in result.stdout  # the sentence
+        assert result.returncode == code, result.stdout + result.stderr
+        assert f"document: {verdict}" in result.stdout, result.stdout
+        assert "  ! " in result.stdout and says in result.stdout  # the sentence says why
+        assert "could not be completed" not in result.stdout  # not the catch-all
 
 
 def test_huge_file_is_not_read(dev_pki: DevPki, files: Files, tmp_path: Path) -> None:
