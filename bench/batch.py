@@ -110,7 +110,8 @@ def main() -> None:
         naive_per_min = 60 * NAIVE_SAMPLE / (time.perf_counter() - started)
         print(f"naive: one `dpa issue` per customer, {NAIVE_SAMPLE} customers: {naive_per_min:6.1f} docs/min")
         for n in sizes:
-            csv = write_customers(work / f"customers-{n}.csv", [customer_row(i) for i in range(n)])
+            # each size its own customers: the shared register rightly refuses to issue an agreement twice
+            csv = write_customers(work / f"customers-{n}.csv", [customer_row(10 * n + i) for i in range(n)])
             seconds, peak = run_batch(csv, work / f"batch-{n}", config, url, env)
             per_min = 60 * n / seconds
             print(
