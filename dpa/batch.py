@@ -138,12 +138,6 @@ class _RowResult:
     """(old path, old file's SHA-256, where it went) when an older agreement was moved aside."""
 
 
-def validate_csv(path: Path) -> tuple[int, tuple[RowProblem, ...]]:
-    """Check every row of a CRM export; returns the number of rows and the problems (duplicate ids included)."""
-    validated = _validate(path)
-    return len(validated.good_lines) + len(validated.problems), validated.problems
-
-
 def _validate(path: Path) -> _Validated:
     problems: list[RowProblem] = []
     lines_by_id: dict[str, list[int]] = {}

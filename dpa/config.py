@@ -36,6 +36,18 @@ class ProcessorConfig:
     signatory_title: str = ""
 
 
+EXAMPLE_PROCESSOR = ProcessorConfig(
+    name="ipcall.me",
+    street="Voorbeeldweg 1 (demo)",
+    postcode="1000 AA",
+    city="Amsterdam",
+    kvk="00000000",
+    signatory_name="A. Demo (NIET VOOR PRODUCTIE)",
+    signatory_title="directeur",
+)
+"""Fictional party details for ipcall.me, used by the template lint and the demo; never for a real agreement."""
+
+
 @dataclass(frozen=True)
 class Pkcs11Config:
     """A key on a PKCS#11 token (an HSM, a smart card, SoftHSM2)."""
@@ -266,13 +278,3 @@ def _convert(hint: Any, value: Any, where: str, base: Path, problems: list[str])
             return _INVALID
         return value
     raise TypeError(f"unsupported configuration type {hint!r}")  # a programming error, not a user error
-
-
-def secret_from_env(var: str, what: str) -> str:
-    """Read a secret from the environment variable ``var``; the error names the variable, never the value."""
-    if not var:
-        raise ConfigError(f"no environment variable is configured for the {what}")
-    value = os.environ.get(var)
-    if value is None:
-        raise ConfigError(f"the {what} is expected in environment variable {var}, which is not set")
-    return value

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dpa.assembly.records import load_record
-from dpa.config import REPO_ROOT, Config, ProcessorConfig, load_config
+from dpa.config import EXAMPLE_PROCESSOR, REPO_ROOT, Config, load_config
 from dpa.ingest import IngestResult, ingest_file
 from dpa.pipeline import issue
 from dpa.register import Register
@@ -24,15 +24,6 @@ from dpa.signing.tsa_server import tsa_server_from_config
 from dpa.signing.verify import DocumentReport, Verifier
 
 EXAMPLE_RECORD = REPO_ROOT / "templates" / "examples" / "customer.toml"
-DEMO_PROCESSOR = ProcessorConfig(
-    name="ipcall.me",
-    street="Voorbeeldweg 1 (demo)",
-    postcode="1000 AA",
-    city="Amsterdam",
-    kvk="00000000",
-    signatory_name="A. Demo (NIET VOOR PRODUCTIE)",
-    signatory_title="directeur",
-)
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ def run_demo(directory: Path, record_path: Path = EXAMPLE_RECORD) -> DemoResult:
 
 
 def _demo_config(base: Config, directory: Path, tsa_url: str) -> Config:
-    processor = base.processor if base.processor.signatory_name else DEMO_PROCESSOR
+    processor = base.processor if base.processor.signatory_name else EXAMPLE_PROCESSOR
     return dataclasses.replace(
         base,
         processor=processor,

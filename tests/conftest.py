@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,25 @@ def docx_bytes(text: str) -> bytes:
 def make_record(**changes: object) -> CustomerRecord:
     """A valid customer record with some fields changed."""
     return record_from_mapping({**EXAMPLE_FIELDS, **changes})
+
+
+def local_paths(config: Config, folder: Path) -> Config:
+    """``config`` with its output folder and register under ``folder``."""
+    paths = dataclasses.replace(config.paths, output=folder, register=folder / "register.sqlite3")
+    return dataclasses.replace(config, paths=paths)
+
+
+def config_file_for(config: Config, folder: Path) -> Path:
+    """A dpa.toml for a ``dpa`` subprocess: ``config``'s own file plus a register under ``folder``.
+
+    It is written beside the original, so the relative key and certificate paths in it stay valid.
+    """
+    source = config.source
+    assert source is not None, "a configuration loaded from a file"
+    target = source.parent / f"dpa-{folder.name}.toml"
+    text = source.read_text(encoding="utf-8") + f'\n[paths]\nregister = "{folder / "register.sqlite3"}"\n'
+    target.write_text(text, encoding="utf-8")
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ A4 = (0, 0, 595, 842)
 PROCESSOR_BOX = (60, 120, 280, 200)
 CONTROLLER_BOX = (315, 120, 535, 200)
 
-# --- a stand-in for the assembled agreement ---------------------------------------------------------------------
+# --- a small PDF made elsewhere (not by dpa) ------------------------------------------------------------------------
 
 XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
@@ -72,9 +72,9 @@ class _PlainMetadataWriter(PdfFileWriter):  # type: ignore[misc]
 
 
 def build_test_agreement(*, fields: bool = True) -> bytes:
-    """A small three-page PDF with PDF/A-2b XMP, text in an embedded font and both empty signature fields
-    (``processor_signature`` and ``controller_signature``) on the last page, like ``dpa generate`` makes
-    (``fields=False``: without the fields)."""
+    """A small three-page PDF that dpa did not assemble: PDF/A-2b XMP, text in an embedded font, and both empty
+    signature fields on the last page (``fields=False``: without them). The real agreement for the signing tests
+    is the ``assembled_agreement`` fixture; this one serves the cases about PDFs made elsewhere."""
     writer = _PlainMetadataWriter(stream_xrefs=False)
     style = TextStampStyle(
         stamp_text="%(text)s",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import signal
@@ -17,7 +16,7 @@ import pytest
 from dpa.batch import BatchOptions, run_batch
 from dpa.config import Config
 from dpa.register import Register
-from tests.conftest import REPO
+from tests.conftest import REPO, config_file_for, local_paths
 from tests.customers import BAD_ROWS, customer_row, write_customers
 
 pytestmark = pytest.mark.libreoffice
@@ -27,12 +26,6 @@ DPA = REPO / ".venv" / "bin" / "dpa"
 def manifest(out: Path) -> list[dict[str, str]]:
     with (out / "manifest.csv").open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def batch_config(config: Config, tmp_path: Path) -> Config:
-    return dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, register=tmp_path / "register.sqlite3", output=tmp_path)
-    )
 
 
 def assert_processor_signed(pdf: Path) -> None:
@@ -66,7 +59,7 @@ def test_sixty_rows_with_five_bad(tmp_path: Path, signing_config: Config) -> Non
     all_rows = rows[:20] + bad[:2] + rows[20:40] + [duplicate] + bad[2:] + rows[40:]
     csv_path = write_customers(tmp_path / "crm.csv", all_rows)
     out = tmp_path / "out"
-    config = batch_config(signing_config, tmp_path)
+    config = local_paths(signing_config, tmp_path)
 
     summary = run_batch(csv_path, out, config, BatchOptions(jobs=2))
 
@@ -100,7 +93,7 @@ def test_rerun_skips_and_changed_record_moves_old_file_aside(tmp_path: Path, sig
     rows = [customer_row(i) for i in range(4)]
     csv_path = write_customers(tmp_path / "crm.csv", rows)
     out = tmp_path / "out"
-    config = batch_config(signing_config, tmp_path)
+    config = local_paths(signing_config, tmp_path)
     first = run_batch(csv_path, out, config, BatchOptions(jobs=1))
     assert first.ok and first.issued == 4
     hashes = {e["id"]: e["sha256"] for e in manifest(out)}
@@ -140,13 +133,7 @@ def test_resume_after_sigkill(tmp_path: Path, signing_config: Config) -> None:
     rows = [customer_row(i) for i in range(24)]
     csv_path = write_customers(tmp_path / "crm.csv", rows)
     out = tmp_path / "out"
-    source = signing_config.source
-    assert source is not None
-    config_file = source.parent / f"batch-{tmp_path.name}.toml"  # beside the PKI: its relative paths stay valid
-    config_file.write_text(
-        source.read_text(encoding="utf-8") + f'\n[paths]\nregister = "{tmp_path / "register.sqlite3"}"\n',
-        encoding="utf-8",
-    )
+    config_file = config_file_for(signing_config, tmp_path)
     command = [str(DPA), "--config", str(config_file), "batch", str(csv_path), "-o", str(out), "--jobs", "2"]
     command += ["--tsa", signing_config.tsa.urls[0]]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -207,7 +194,7 @@ def test_soffice_crash_mid_run_loses_nothing(tmp_path: Path, signing_config: Con
             os.kill(victims[0], signal.SIGKILL)
             killed.append(victims[0])
 
-    summary = run_batch(csv_path, out, batch_config(signing_config, tmp_path), BatchOptions(jobs=2), on_progress)
+    summary = run_batch(csv_path, out, local_paths(signing_config, tmp_path), BatchOptions(jobs=2), on_progress)
     assert killed
     assert summary.ok and summary.issued == 12
     assert sorted(e["id"] for e in manifest(out)) == sorted(r["id"] for r in rows)
@@ -223,20 +210,20 @@ def test_tsa_outage_fails_rows_and_stops(tmp_path: Path, signing_config: Config)
     csv_path = write_customers(tmp_path / "crm.csv", rows)
     out = tmp_path / "out"
     options = BatchOptions(jobs=1, tsa_urls=(dead_url,), max_consecutive_failures=3)
-    summary = run_batch(csv_path, out, batch_config(signing_config, tmp_path), options)
+    summary = run_batch(csv_path, out, local_paths(signing_config, tmp_path), options)
     assert summary.issued == 0 and summary.failed >= 3 and summary.stopped and "consecutive" in summary.stopped
     assert not list(out.glob("*.pdf")), "no unsigned file is written, let alone marked ok"
     entries = manifest(out)
     assert entries and all(e["status"] == "error" and "TimestampError" in e["error"] for e in entries)
     # the TSA is back: the rerun finishes the job
-    summary = run_batch(csv_path, out, batch_config(signing_config, tmp_path), BatchOptions(jobs=2))
+    summary = run_batch(csv_path, out, local_paths(signing_config, tmp_path), BatchOptions(jobs=2))
     assert summary.ok and summary.issued == 8
 
 
 def test_example_customers_run_clean(tmp_path: Path, signing_config: Config) -> None:
     out = tmp_path / "out"
     summary = run_batch(
-        REPO / "templates" / "examples" / "customers.csv", out, batch_config(signing_config, tmp_path), BatchOptions()
+        REPO / "templates" / "examples" / "customers.csv", out, local_paths(signing_config, tmp_path), BatchOptions()
     )
     assert summary.ok and summary.issued == 20 and not summary.invalid
     assert len(list(out.glob("*.pdf"))) == 20
@@ -245,7 +232,7 @@ def test_example_customers_run_clean(tmp_path: Path, signing_config: Config) -> 
 def test_no_sign_writes_unsigned_files(tmp_path: Path, config: Config) -> None:
     csv_path = write_customers(tmp_path / "crm.csv", [customer_row(i) for i in range(2)])
     out = tmp_path / "out"
-    summary = run_batch(csv_path, out, batch_config(config, tmp_path), BatchOptions(jobs=1, sign=False))
+    summary = run_batch(csv_path, out, local_paths(config, tmp_path), BatchOptions(jobs=1, sign=False))
     assert summary.ok
     assert sorted(p.name for p in out.glob("*.pdf")) == ["T-00000.unsigned.pdf", "T-00001.unsigned.pdf"]
 

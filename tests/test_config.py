@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dpa.config import Config, load_config, secret_from_env
+from dpa.config import Config, load_config
 from dpa.errors import ConfigError
 
 
@@ -96,11 +96,3 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[processor\n"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "absent.toml")
-
-
-def test_secret_from_env_names_variable_not_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DPA_TEST_SECRET", "s3cret")
-    assert secret_from_env("DPA_TEST_SECRET", "passphrase") == "s3cret"
-    monkeypatch.delenv("DPA_TEST_SECRET")
-    with pytest.raises(ConfigError, match="DPA_TEST_SECRET"):
-        secret_from_env("DPA_TEST_SECRET", "passphrase")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ from dpa.pipeline import Issued, issue
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
 from dpa.signing.verify import Verifier
-from tests.conftest import REPO, make_record
+from tests.conftest import REPO, config_file_for, local_paths, make_record
 from tests.customers import customer_row, write_customers
 
 pytestmark = pytest.mark.libreoffice
@@ -28,8 +27,7 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 @pytest.fixture
 def local_config(signing_config: Config, tmp_path: Path) -> Config:
-    paths = dataclasses.replace(signing_config.paths, output=tmp_path, register=tmp_path / "register.sqlite3")
-    return dataclasses.replace(signing_config, paths=paths)
+    return local_paths(signing_config, tmp_path)
 
 
 def issue_and_countersign(config: Config, tmp_path: Path, customer: str = "C-1") -> tuple[Issued, Path, date]:
@@ -69,11 +67,7 @@ def test_regenerated_or_edited_file_is_refused(local_config: Config, tmp_path: P
     # the customer regenerated the agreement themselves and signed that (same id, other bytes)
     other = tmp_path / "other"
     other.mkdir()
-    regenerated = issue(
-        make_record(id="C-1"),
-        dataclasses.replace(local_config, paths=dataclasses.replace(local_config.paths, register=other / "r.sqlite3")),
-        other / "C-1.pdf",
-    )
+    regenerated = issue(make_record(id="C-1"), local_paths(local_config, other), other / "C-1.pdf")
     with SigningSession(local_config) as session:
         session.sign(regenerated.path, "controller", other / "C-1.returned.pdf")
 
@@ -104,13 +98,7 @@ def test_unsigned_or_unverifiable_returns_are_not_effective(local_config: Config
 
 def test_batch_and_ingest_at_the_same_time(local_config: Config, tmp_path: Path, signing_config: Config) -> None:
     _issued, returned, _ = issue_and_countersign(local_config, tmp_path, "C-9")
-    source = signing_config.source
-    assert source is not None
-    config_file = source.parent / f"concurrent-{tmp_path.name}.toml"
-    config_file.write_text(
-        source.read_text(encoding="utf-8") + f'\n[paths]\nregister = "{local_config.paths.register}"\n',
-        encoding="utf-8",
-    )
+    config_file = config_file_for(signing_config, tmp_path)  # the same register as local_config
     csv_path = write_customers(tmp_path / "crm.csv", [customer_row(i) for i in range(8)])
     batch = subprocess.Popen(
         [DPA, "-q", "--config", str(config_file), "batch", str(csv_path), "-o", str(tmp_path / "batch")]

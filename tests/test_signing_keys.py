@@ -15,7 +15,7 @@ from dpa.config import Config, Pkcs11Config, SignerConfig
 from dpa.errors import ConfigError, SigningError
 from dpa.signing import devpki
 from dpa.signing.devpki import CertKey, DevPki
-from dpa.signing.keys import ParsedKeySigner, load_signer
+from dpa.signing.keys import ParsedKeySigner, load_signer, read_secret
 from dpa.signing.sign import SigningSession
 from tests.signing_support import assert_signed_ok, embedded_signatures, have, make_nss_db, pdfsig
 
@@ -267,3 +267,14 @@ def test_pem_certificate_of_another_key(dev_pki: DevPki, tmp_path: Path) -> None
     b.write_pem(tmp_path / "b.pem", tmp_path / "b-key.pem")
     with pytest.raises(SigningError, match="does not belong"):
         load_signer(SignerConfig(pem_key=tmp_path / "a-key.pem", pem_cert=tmp_path / "b.pem"))
+
+
+def test_read_secret_names_the_variable_never_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DPA_TEST_SECRET", "s3cret")
+    assert read_secret("DPA_TEST_SECRET", "passphrase", None) == "s3cret"
+    monkeypatch.delenv("DPA_TEST_SECRET")
+    with pytest.raises(ConfigError, match="DPA_TEST_SECRET") as info:
+        read_secret("DPA_TEST_SECRET", "passphrase", None)
+    assert "s3cret" not in str(info.value)
+    assert read_secret("DPA_TEST_SECRET", "passphrase", lambda what: f"typed {what}") == "typed passphrase"
+    assert read_secret("", "passphrase", None) is None

@@ -43,7 +43,6 @@ class _Worker:
         self.root.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[str] | None = None
         self.soffice_pid: int | None = None
-        self.conversions = 0
 
     def ensure_started(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -97,7 +96,6 @@ class _Worker:
         reply = self._read_reply(timeout, "conversion")
         if not reply.get("ok"):
             raise ConversionError(f"LibreOffice could not convert the document: {reply.get('error')}")
-        self.conversions += 1
 
     def stop(self, kill: bool = False) -> None:
         """End the bridge and its soffice: politely (end of input) unless ``kill``, then by SIGKILL."""

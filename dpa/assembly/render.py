@@ -15,7 +15,7 @@ from docxtpl import DocxTemplate
 
 from dpa.assembly.records import CustomerRecord, country_name, record_from_mapping
 from dpa.assembly.templates import TemplateSet, jinja_environment
-from dpa.config import ProcessorConfig
+from dpa.config import EXAMPLE_PROCESSOR, ProcessorConfig
 from dpa.errors import TemplateError
 
 DOCUMENT_TITLE = "Verwerkersovereenkomst"
@@ -83,15 +83,7 @@ def sample_context() -> dict[str, Any]:
             "contract_ref": "OVK-0001",
         }
     )
-    processor = ProcessorConfig(
-        street="Voorbeeldweg 2",
-        postcode="4321 BA",
-        city="Amsterdam",
-        kvk="87654321",
-        signatory_name="A. Jansen",
-        signatory_title="Directeur",
-    )
-    return template_context(record, processor)
+    return template_context(record, EXAMPLE_PROCESSOR)
 
 
 def render_docx(template: bytes, context: dict[str, Any], name: str) -> bytes:
