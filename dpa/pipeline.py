@@ -78,22 +78,22 @@ def issue(
 ) -> Issued:
     """``dpa issue``: assemble, certify as processor (with a timestamp), write atomically, enter in the register.
 
-    The register is asked first and the key is loaded before LibreOffice starts, so an agreement already in force
-    or a wrong passphrase fails at once and nothing is written. A file already at ``output`` is moved aside.
+    The key is loaded and the register asked before LibreOffice starts, so a wrong passphrase or an agreement
+    already issued fails at once and nothing is written. A file already at ``output`` is moved aside.
     """
     contract_bytes = read_input(contract, "contract") if contract else None
     templates = TemplateSet.load(config.paths.templates, record.language)
-    with Register(config.paths.register) as register:
-        register.check_can_issue(record, templates.version)
-        with SigningSession(config, tsa_urls=tsa_urls, prompt=prompt) as session:
-            session.preload(["processor"])
+    with SigningSession(config, tsa_urls=tsa_urls, prompt=prompt) as session:
+        session.preload(["processor"])
+        with Register(config.paths.register) as register:
+            register.check_can_issue(record, templates.version)
             with Converter(1) as converter:
                 pdf = assemble(record, config, converter, templates, contract_bytes)
             signed, result = session.sign_bytes(pdf, "processor", name=record.id)
-        if output.exists():  # an earlier agreement under this name is kept, never overwritten
-            old_sha = hashlib.sha256(output.read_bytes()).hexdigest()
-            register.relocate(output.resolve(), old_sha, move_aside(output).resolve())
-        write_atomic(output, signed)
-        digest = hashlib.sha256(signed).hexdigest()
-        row = register.record_issued(record, templates.version, output.resolve(), digest)
+            if output.exists():  # an earlier agreement under this name is kept, never overwritten
+                old_sha = hashlib.sha256(output.read_bytes()).hexdigest()
+                register.relocate(output.resolve(), old_sha, move_aside(output).resolve())
+            write_atomic(output, signed)
+            digest = hashlib.sha256(signed).hexdigest()
+            row = register.record_issued(record, templates.version, output.resolve(), digest)
     return Issued(output, digest, result, row.id)

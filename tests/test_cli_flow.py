@@ -1,0 +1,98 @@
+"""The commands of sales and legal as separate processes: issue, sign, ingest, register; and their error paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from dpa.config import Config
+from tests.conftest import REPO, config_file_for
+
+pytestmark = pytest.mark.libreoffice
+RECORD = REPO / "templates" / "examples" / "customer.toml"
+
+
+def dpa(config: Path, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "dpa"), "--config", str(config), *(str(a) for a in args)],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=300,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dpa: error:"), result.stderr
+    return lines[0]
+
+
+def test_issue_sign_ingest_and_the_register(signing_config: Config, tmp_path: Path) -> None:
+    config = config_file_for(signing_config, tmp_path)
+    tsa = signing_config.tsa.urls[0]
+    issued = tmp_path / "C-10001.pdf"
+
+    # no passphrase in the environment: one clear line, nothing written, nothing registered
+    env = {k: v for k, v in os.environ.items() if k != "DPA_DEV_PROCESSOR_PASSPHRASE"}
+    result = dpa(config, "issue", RECORD, "-o", issued, "--tsa", tsa, env=env)
+    assert result.returncode == 1
+    assert "DPA_DEV_PROCESSOR_PASSPHRASE" in one_line_error(result)
+    assert not issued.exists() and not (tmp_path / "register.sqlite3").exists()
+    assert dpa(config, "register", "list").returncode == 1  # and the register commands do not create one
+
+    result = dpa(config, "issue", RECORD, "-o", issued, "--tsa", tsa)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(issued)
+    again = dpa(config, "issue", RECORD, "-o", tmp_path / "again.pdf", "--tsa", tsa)
+    assert again.returncode == 1 and "already issued as" in one_line_error(again)
+    assert not (tmp_path / "again.pdf").exists()
+
+    unchanged = dpa(config, "ingest", issued)
+    assert unchanged.returncode == 1 and "REFUSED" in unchanged.stdout and "not signed it yet" in unchanged.stdout
+
+    returned = tmp_path / "returned.pdf"
+    signed = dpa(config, "sign", issued, "--as", "controller", "-o", returned, "--tsa", tsa)
+    assert signed.returncode == 0, signed.stderr
+    accepted = dpa(config, "ingest", returned)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "accepted (C-10001): effective from" in accepted.stdout
+
+    listed = dpa(config, "register", "list", "--json", "--status", "effective")
+    (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert row["customer_id"] == "C-10001" and row["effective_date"] and row["signed_file"]
+    shown = dpa(config, "register", "show", "C-10001")
+    assert "status: effective" in shown.stdout and "effective" in shown.stdout.split("history:")[1]
+    export = tmp_path / "register.csv"
+    assert dpa(config, "register", "export", export).returncode == 0
+    with export.open(encoding="utf-8", newline="") as handle:
+        assert [r["status"] for r in csv.DictReader(handle)] == ["effective"]
+
+    # the cooperation ended long ago: purge removes the files, keeps a tombstone; --dry-run first changes nothing
+    long_ago = (date.today() - timedelta(days=3 * 366)).isoformat()
+    assert dpa(config, "register", "end", "C-10001", "--on", long_ago).returncode == 0
+    dry = dpa(config, "register", "purge", "--dry-run")
+    assert dry.returncode == 0 and "would purge C-10001" in dry.stdout
+    stored = Path(row["signed_file"])
+    assert issued.exists() and stored.exists()
+    purged = dpa(config, "register", "purge")
+    assert "purged C-10001" in purged.stdout
+    assert not issued.exists() and not stored.exists()
+    tombstone = json.loads(dpa(config, "register", "list", "--json").stdout)
+    assert tombstone["status"] == "purged" and tombstone["name"] is None and tombstone["issued_sha256"]
+
+
+def test_bad_input_to_the_register_commands(signing_config: Config, tmp_path: Path) -> None:
+    config = config_file_for(signing_config, tmp_path)
+    assert "no register at" in one_line_error(dpa(config, "register", "show", "C-1"))
+    assert dpa(config, "register", "end", "C-1", "--on", "gisteren").returncode == 2
+    not_ours = tmp_path / "x.pdf"
+    not_ours.write_bytes(b"%PDF-1.7\n%%EOF\n")
+    refused = dpa(config, "ingest", not_ours, tmp_path / "absent.pdf")
+    assert refused.returncode == 1 and refused.stdout.count("REFUSED") == 2 and "Traceback" not in refused.stderr
