@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -46,6 +47,15 @@ def test_issue_sign_ingest_and_the_register(signing_config: Config, tmp_path: Pa
     assert "DPA_DEV_PROCESSOR_PASSPHRASE" in one_line_error(result)
     assert not issued.exists() and not (tmp_path / "register.sqlite3").exists()
     assert dpa(config, "register", "list").returncode == 1  # and the register commands do not create one
+
+    # the TSA is down: no signature without a timestamp, so no file and no register entry
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    result = dpa(config, "issue", RECORD, "-o", issued, "--tsa", dead)
+    assert result.returncode == 1 and "timestamp" in one_line_error(result).lower()
+    assert not issued.exists()
+    assert dpa(config, "register", "list").stdout == ""
 
     result = dpa(config, "issue", RECORD, "-o", issued, "--tsa", tsa)
     assert result.returncode == 0, result.stderr
