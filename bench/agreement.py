@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from dpa.assembly.convert import Converter
-from dpa.assembly.records import load_record
 from dpa.config import Config
-from dpa.pipeline import assemble
+from dpa.records import load_record
+from dpa.workflows.issue import assemble
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -22,16 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dpa.signing.devpki import init_dev_pki  # noqa: E402
+from dpa.devtools.devpki import init_dev_pki  # noqa: E402
 from tests.customers import customer_row, write_customers  # noqa: E402
 
-DPA = str(ROOT / ".venv" / "bin" / "dpa")
+DPA = (sys.executable, "-P", "-m", "dpa")  # -P: never import from the current folder, as the dpa script
 NAIVE_SAMPLE = 6
 
 
 def start_tsa(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [DPA, "--config", str(config), "tsa", "serve", "--port", "0"],
+        [*DPA, "--config", str(config), "tsa", "serve", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -58,7 +58,7 @@ def run_batch(csv: Path, out: Path, config: Path, url: str, env: dict[str, str])
     """Wall seconds and peak RSS (MiB) of one `dpa batch` run."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [DPA, "-q", "--config", str(config), "batch", str(csv), "-o", str(out), "--tsa", url],
+        [*DPA, "-q", "--config", str(config), "batch", str(csv), "-o", str(out), "--tsa", url],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -92,7 +92,7 @@ def main() -> None:
             record.write_text("".join(f'{k} = "{v}"\n' for k, v in row.items()), encoding="utf-8")
             subprocess.run(
                 [
-                    DPA,
+                    *DPA,
                     "-q",
                     "--config",
                     str(config),

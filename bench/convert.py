@@ -20,10 +20,10 @@ from pathlib import Path
 from threading import Thread
 
 from dpa.assembly.convert import Converter
-from dpa.assembly.records import record_from_mapping
 from dpa.assembly.render import render_agreement
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
+from dpa.records import record_from_mapping
 
 PDFA_FILTER = 'pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"2"}}'
 

@@ -34,15 +34,15 @@ sys.path.insert(0, str(REPO))
 
 from bench.agreement import unsigned_agreement  # noqa: E402
 from dpa.config import Config, load_config  # noqa: E402
-from dpa.signing.devpki import init_dev_pki  # noqa: E402
+from dpa.devtools.devpki import init_dev_pki  # noqa: E402
 from dpa.signing.sign import SigningSession, sign_pdf  # noqa: E402
 
-DPA = REPO / ".venv" / "bin" / "dpa"
+DPA = (sys.executable, "-P", "-m", "dpa")  # -P: never import from the current folder, as the dpa script
 
 
 def start_tsa(config_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [str(DPA), "--config", str(config_path), "tsa", "serve", "--port", "0"],
+        [*DPA, "--config", str(config_path), "tsa", "serve", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -63,7 +63,7 @@ def separate_processes(
     started = time.perf_counter()
     for i in range(runs):
         subprocess.run(
-            [str(DPA), "--config", str(config_path), "-q", "sign", str(source), "--as", "processor",
+            [*DPA, "--config", str(config_path), "-q", "sign", str(source), "--as", "processor",
              "--tsa", tsa_url, "-o", str(work / f"a-{i}.pdf")],
             check=True,
             capture_output=True,

@@ -32,12 +32,12 @@ sys.path.insert(0, str(REPO))
 
 from bench.agreement import unsigned_agreement  # noqa: E402
 from dpa.config import load_config  # noqa: E402
-from dpa.signing.devpki import init_dev_pki  # noqa: E402
+from dpa.devtools.devpki import init_dev_pki  # noqa: E402
+from dpa.devtools.tsa_server import TimestampAuthority, TsaServer  # noqa: E402
 from dpa.signing.sign import SigningSession  # noqa: E402
-from dpa.signing.tsa_server import TimestampAuthority, TsaServer  # noqa: E402
 from tests.signing_support import make_nss_db  # noqa: E402
 
-DPA = REPO / ".venv" / "bin" / "dpa"
+DPA = (sys.executable, "-P", "-m", "dpa")  # -P: never import from the current folder, as the dpa script
 
 
 def pdfsig_ok(path: Path, nssdir: Path) -> bool:
@@ -87,7 +87,7 @@ def main() -> None:
         env = {**os.environ}
         started = time.perf_counter()
         result = subprocess.run(
-            [str(DPA), "--config", str(pki.config_path), "verify", "--json", "--require-complete", str(folder)],
+            [*DPA, "--config", str(pki.config_path), "verify", "--json", "--require-complete", str(folder)],
             capture_output=True,
             text=True,
             env=env,
@@ -102,7 +102,7 @@ def main() -> None:
         started = time.perf_counter()
         for path in files[:runs]:
             one = subprocess.run(
-                [str(DPA), "--config", str(pki.config_path), "verify", "--json", str(path)],
+                [*DPA, "--config", str(pki.config_path), "verify", "--json", str(path)],
                 capture_output=True,
                 text=True,
                 env=env,

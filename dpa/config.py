@@ -8,6 +8,7 @@ that hold them (``*_env`` keys).
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import os
 import tomllib
 import types
@@ -17,9 +18,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dpa.errors import ConfigError
+from dpa.roles import ROLES
 
 DEFAULT_CONFIG_NAME = "dpa.toml"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_TEMPLATES = Path(str(importlib.resources.files("dpa").joinpath("templates")))
+"""The templates shipped with dpa (package data): ``nl/*.docx`` and the legal source text."""
+DEBIAN_SOFFICE = Path("/usr/lib/libreoffice/program/soffice.bin")
+DEBIAN_FONTS = Path("/usr/share/fonts/truetype/liberation")
 
 
 @dataclass(frozen=True)
@@ -113,11 +118,20 @@ class TrustConfig:
 
 @dataclass(frozen=True)
 class PathsConfig:
-    """Where templates are read and output is written."""
+    """Where templates are read, output is written, and the programs and fonts dpa uses are found."""
 
-    templates: Path = REPO_ROOT / "templates"
+    templates: Path = PACKAGE_TEMPLATES
     output: Path = Path("output")
     register: Path = Path("output/register.sqlite3")
+    soffice: Path = DEBIAN_SOFFICE
+    """LibreOffice's ``soffice.bin`` (run directly, so that crashes and hangs are seen)."""
+    fonts: Path = DEBIAN_FONTS
+    """The folder with ``LiberationSans-Regular.ttf``, embedded in the visible signatures."""
+
+    @property
+    def appearance_font(self) -> Path:
+        """The font file of the visible signature appearance."""
+        return self.fonts / "LiberationSans-Regular.ttf"
 
 
 @dataclass(frozen=True)
@@ -152,7 +166,6 @@ class Config:
             raise ConfigError(f"no [signers.{role}] section in {where}") from None
 
 
-SIGNER_ROLES = ("processor", "controller")
 T = TypeVar("T")
 
 
@@ -184,8 +197,8 @@ def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = Non
         signers_raw = {}
     signers: dict[str, SignerConfig] = {}
     for role, raw in signers_raw.items():
-        if role not in SIGNER_ROLES:
-            problems.append(f"[signers.{role}]: unknown role (expected one of {', '.join(SIGNER_ROLES)})")
+        if role not in ROLES:
+            problems.append(f"[signers.{role}]: unknown role (expected one of {', '.join(ROLES)})")
             continue
         signer = _build(SignerConfig, raw, f"signers.{role}", base, problems)
         if signer is not None:

@@ -20,9 +20,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from dpa.assembly.records import CustomerRecord
 from dpa.errors import RegisterError
 from dpa.files import spreadsheet_safe, write_atomic
+from dpa.records import CustomerRecord
 
 STATUSES = ("issued", "effective", "rejected", "ended", "purged")
 RETENTION_YEARS = 2

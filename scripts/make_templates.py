@@ -1,10 +1,11 @@
 """Build the two Word templates of the agreement from the seed text.
 
-``templates/nl/verwerkersovereenkomst.docx`` (the agreement body and the signature page) and
-``templates/nl/bijlage-1.docx`` (Annex 1) are the source of the legal text: legal edits them in Word, and the
+``dpa/templates/nl/verwerkersovereenkomst.docx`` (the agreement body and the signature page) and
+``dpa/templates/nl/bijlage-1.docx`` (Annex 1) are the source of the legal text: legal edits them in Word, and the
 SHA-256 of those files is the template version that every agreement records (art. 12.4). This script is how
-their first version was produced from the seed text ``../shared/seeds/000_1914705495ee668b.txt`` (relative to
-the repository root), and it can regenerate them. Regenerating overwrites any edit made in Word.
+their first version was produced from the legal source text, kept verbatim in the repository as
+``dpa/templates/source/verwerkersovereenkomst.txt``, and it can regenerate them.
+Regenerating overwrites any edit made in Word.
 
 The seed text is copied verbatim; only its markup is dropped: the markdown ``**`` markers (those words are set
 in bold, the quotes around them stay), the leading ``- `` bullet markers, and the page markers ``N / 7`` (page
@@ -50,8 +51,8 @@ from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SEED = REPO_ROOT.parent / "shared" / "seeds" / "000_1914705495ee668b.txt"
-OUT_DIR = REPO_ROOT / "templates" / "nl"
+SEED = REPO_ROOT / "dpa" / "templates" / "source" / "verwerkersovereenkomst.txt"
+OUT_DIR = REPO_ROOT / "dpa" / "templates" / "nl"
 BODY_FILE = "verwerkersovereenkomst.docx"
 ANNEX_FILE = "bijlage-1.docx"
 
@@ -110,8 +111,8 @@ def read_seed(path: Path) -> str:
     if not path.is_file():
         raise SeedError(
             f"seed text not found: {path}\n"
-            "The templates are built from ../shared/seeds/000_1914705495ee668b.txt (relative to the "
-            "repository root); pass another location with --seed."
+            "The templates are built from dpa/templates/source/verwerkersovereenkomst.txt; pass another "
+            "location with --seed."
         )
     return unicodedata.normalize("NFC", path.read_text(encoding="utf-8"))
 

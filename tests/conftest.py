@@ -11,9 +11,9 @@ import pytest
 from docx import Document
 
 from dpa.assembly.convert import Converter
-from dpa.assembly.records import CustomerRecord, record_from_mapping
 from dpa.config import Config
-from dpa.signing.devpki import DevPki
+from dpa.devtools.devpki import DevPki
+from dpa.records import CustomerRecord, record_from_mapping
 from tests.signing_support import TsaProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def config() -> Config:
 @pytest.fixture(scope="session")
 def assembled_agreement(converter: Converter, config: Config) -> bytes:
     """The real unsigned agreement (LibreOffice PDF/A-2b + pypdf merge), assembled once per session."""
-    from dpa.pipeline import assemble
+    from dpa.workflows.issue import assemble
 
     return assemble(make_record(), config, converter)
 
@@ -102,7 +102,7 @@ def unsigned_pdf(tmp_path: Path, assembled_agreement: bytes) -> Path:
 @pytest.fixture(scope="session")
 def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPki]:
     """``dpa pki init`` output for the whole session, with its passphrases in the environment."""
-    from dpa.signing.devpki import init_dev_pki
+    from dpa.devtools.devpki import init_dev_pki
 
     pki = init_dev_pki(tmp_path_factory.mktemp("dev-pki"))
     with pytest.MonkeyPatch.context() as mp:

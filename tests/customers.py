@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from dpa.assembly.records import FIELDS
+from dpa.records import FIELDS
 
 CITIES = (("Utrecht", "3511"), ("Amersfoort", "3811"), ("Zwolle", "8011"), ("Haarlem", "2011"), ("Delft", "2611"))
 KINDS = ("Installatietechniek", "Bakkerij", "Tandartsenpraktijk", "Advocatenkantoor", "Fietsenmaker", "Makelaardij")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_1914705495ee668b.txt"
+SEED = Path(__file__).resolve().parents[1] / "dpa" / "templates" / "source" / "verwerkersovereenkomst.txt"
 PAGE_MARKER = re.compile(r"^\s*\d+\s*/\s*\d+\s*$")
 FOOTER = re.compile(r"^\s*(Bijlage 1 – )?\d+ / \d+\s*$")
 

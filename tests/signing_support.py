@@ -35,7 +35,7 @@ from dpa.config import Config
 from dpa.signing.appearance import DEFAULT_FONT, EmbeddedFontFactory
 
 REPO = Path(__file__).resolve().parent.parent
-DPA = REPO / ".venv" / "bin" / "dpa"
+DPA = (sys.executable, "-P", "-m", "dpa")  # -P: never import from the current folder, as the dpa script
 A4 = (0, 0, 595, 842)
 PROCESSOR_BOX = (60, 120, 280, 200)
 CONTROLLER_BOX = (315, 120, 535, 200)
@@ -289,7 +289,7 @@ class TsaProcess:
 def start_tsa(config_path: Path, env: Mapping[str, str], *, timeout: float = 20.0) -> TsaProcess:
     """Start ``dpa --config CONFIG tsa serve --port 0`` and read its URL from the first stdout line."""
     proc = subprocess.Popen(
-        [str(DPA), "--config", str(config_path), "tsa", "serve", "--host", "127.0.0.1", "--port", "0"],
+        [*DPA, "--config", str(config_path), "tsa", "serve", "--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **env},
@@ -342,7 +342,7 @@ def run_dpa(
 ) -> subprocess.CompletedProcess[str]:
     """Run the ``dpa`` console script as a separate process."""
     return subprocess.run(
-        [str(DPA), *args],
+        [*DPA, *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

@@ -1,6 +1,6 @@
 """Building good and bad signed agreements for the verification tests.
 
-Everything starts from a REAL agreement (``dpa.pipeline.assemble`` with LibreOffice) signed through
+Everything starts from a REAL agreement (``dpa.workflows.issue.assemble`` with LibreOffice) signed through
 :class:`dpa.signing.sign.SigningSession` with the development PKI and the real ``dpa tsa serve`` subprocess. From
 there the helpers here make the hostile variants: incremental updates written with pyHanko's
 ``IncrementalPdfFileWriter`` or appended by hand, byte surgery, signatures made with pyHanko directly (as "another
@@ -33,9 +33,9 @@ from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from dpa.config import Config, SignerConfig
-from dpa.signing.devpki import CertKey, DevPki, issue_cert, make_ca
+from dpa.devtools.devpki import CertKey, DevPki, issue_cert, make_ca
+from dpa.devtools.tsa_server import TimestampAuthority, TsaServer
 from dpa.signing.sign import SigningSession
-from dpa.signing.tsa_server import TimestampAuthority, TsaServer
 
 UTC = dt.UTC
 
@@ -112,7 +112,7 @@ def pyhanko_sign(
 def local_tsa(
     tsa: CertKey, *, shift: dt.timedelta = dt.timedelta(0), fixed: dt.datetime | None = None
 ) -> Iterator[RequestsHTTPTimeStamper]:
-    """A :class:`dpa.signing.tsa_server.TsaServer` on loopback in a thread, signing with ``tsa``, whose clock is
+    """A :class:`dpa.devtools.tsa_server.TsaServer` on loopback in a thread, signing with ``tsa``, whose clock is
     shifted by ``shift`` or stopped at ``fixed``; yields a pyHanko HTTP timestamp client for it."""
 
     def clock() -> dt.datetime:

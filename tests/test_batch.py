@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from dpa.batch import BatchOptions, run_batch
 from dpa.config import Config
 from dpa.register import Register
+from dpa.workflows.batch import BatchOptions, run_batch
 from tests.conftest import REPO, config_file_for, local_paths
 from tests.customers import BAD_ROWS, customer_row, write_customers
+from tests.signing_support import DPA
 
 pytestmark = pytest.mark.libreoffice
-DPA = REPO / ".venv" / "bin" / "dpa"
 
 
 def manifest(out: Path) -> list[dict[str, str]]:
@@ -39,7 +39,7 @@ def assert_processor_signed(pdf: Path) -> None:
 def assert_dpa_verify_processor_signed(config: Config, folder: Path, count: int) -> None:
     """`dpa verify --json` over the folder: every agreement TOTAL_PASSED, signed by the processor only."""
     result = subprocess.run(
-        [str(DPA), "--config", str(config.source), "verify", "--json", "--require-complete", str(folder)],
+        [*DPA, "--config", str(config.source), "verify", "--json", "--require-complete", str(folder)],
         capture_output=True,
         text=True,
     )
@@ -82,7 +82,7 @@ def test_sixty_rows_with_five_bad(tmp_path: Path, signing_config: Config) -> Non
         assert len(register.agreements(status="issued")) == 55
     # the CLI says the same and exits 1
     result = subprocess.run(
-        [str(DPA), "--config", str(signing_config.source), "batch", str(csv_path), "-o", str(out), "--dry-run"],
+        [*DPA, "--config", str(signing_config.source), "batch", str(csv_path), "-o", str(out), "--dry-run"],
         capture_output=True,
         text=True,
     )
@@ -117,8 +117,8 @@ def test_rerun_skips_and_changed_record_moves_old_file_aside(tmp_path: Path, sig
         assert "moved" in [e.kind for e in register.events(old.id)]
         assert len(register.agreements()) == 5
     # a second batch on the same folder while one runs is refused, not interleaved
-    from dpa.batch import LOCK_NAME
     from dpa.errors import BatchError
+    from dpa.workflows.batch import LOCK_NAME
 
     with (out / LOCK_NAME).open("ab") as held:
         import fcntl
@@ -134,7 +134,7 @@ def test_resume_after_sigkill(tmp_path: Path, signing_config: Config) -> None:
     csv_path = write_customers(tmp_path / "crm.csv", rows)
     out = tmp_path / "out"
     config_file = config_file_for(signing_config, tmp_path)
-    command = [str(DPA), "--config", str(config_file), "batch", str(csv_path), "-o", str(out), "--jobs", "2"]
+    command = [*DPA, "--config", str(config_file), "batch", str(csv_path), "-o", str(out), "--jobs", "2"]
     command += ["--tsa", signing_config.tsa.urls[0]]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -238,10 +238,10 @@ def test_no_sign_writes_unsigned_files(tmp_path: Path, config: Config) -> None:
 
 
 def test_cli_batch_bad_input(tmp_path: Path) -> None:
-    missing = subprocess.run([str(DPA), "batch", str(tmp_path / "absent.csv")], capture_output=True, text=True)
+    missing = subprocess.run([*DPA, "batch", str(tmp_path / "absent.csv")], capture_output=True, text=True)
     assert missing.returncode == 1 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
     (tmp_path / "bad.csv").write_text("naam,plaats\nX,Y\n", encoding="utf-8")
-    bad = subprocess.run([str(DPA), "batch", str(tmp_path / "bad.csv")], capture_output=True, text=True)
+    bad = subprocess.run([*DPA, "batch", str(tmp_path / "bad.csv")], capture_output=True, text=True)
     assert bad.returncode == 1 and "unknown column" in bad.stderr
-    zero = subprocess.run([str(DPA), "batch", str(tmp_path / "bad.csv"), "--jobs", "0"], capture_output=True, text=True)
+    zero = subprocess.run([*DPA, "batch", str(tmp_path / "bad.csv"), "--jobs", "0"], capture_output=True, text=True)
     assert zero.returncode == 2

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from dpa.cli import cli
 from tests.conftest import REPO
+from tests.signing_support import DPA
 
 DESIGNED = [
     "demo",
@@ -67,7 +68,7 @@ def test_every_command_is_documented(command: str) -> None:
 def test_errors_are_one_line_without_traceback() -> None:
     record = REPO / "templates" / "examples" / "customer.toml"
     result = subprocess.run(
-        [str(REPO / ".venv/bin/dpa"), "--config", "/nonexistent/dpa.toml", "generate", str(record)],
+        [*DPA, "--config", "/nonexistent/dpa.toml", "generate", str(record)],
         capture_output=True,
         text=True,
     )
@@ -76,5 +77,5 @@ def test_errors_are_one_line_without_traceback() -> None:
 
 
 def test_usage_error_exit_code() -> None:
-    result = subprocess.run([str(REPO / ".venv/bin/dpa"), "sign", "x.pdf"], capture_output=True, text=True)
+    result = subprocess.run([*DPA, "sign", "x.pdf"], capture_output=True, text=True)
     assert result.returncode == 2 and "--as" in result.stderr

@@ -14,6 +14,7 @@ import pytest
 
 from dpa.config import Config
 from tests.conftest import REPO, config_file_for
+from tests.signing_support import DPA
 
 pytestmark = pytest.mark.libreoffice
 RECORD = REPO / "templates" / "examples" / "customer.toml"
@@ -21,7 +22,7 @@ RECORD = REPO / "templates" / "examples" / "customer.toml"
 
 def dpa(config: Path, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(REPO / ".venv" / "bin" / "dpa"), "--config", str(config), *(str(a) for a in args)],
+        [*DPA, "--config", str(config), *(str(a) for a in args)],
         capture_output=True,
         text=True,
         env=env or os.environ.copy(),

@@ -11,14 +11,15 @@ import pytest
 from pypdf import PdfReader
 
 from dpa.assembly.convert import Converter
-from dpa.assembly.records import CustomerRecord
 from dpa.assembly.templates import SIGNATURE_ANCHORS, TemplateSet
 from dpa.config import Config
 from dpa.errors import AssemblyError
 from dpa.files import write_atomic
-from dpa.pipeline import assemble
+from dpa.records import CustomerRecord
+from dpa.workflows.issue import assemble
 from tests.conftest import REPO, docx_bytes, make_record
 from tests.seedtext import normalise, page_words, pdf_text, seed_sentences
+from tests.signing_support import DPA
 
 pytestmark = pytest.mark.libreoffice
 
@@ -174,7 +175,7 @@ def broken_template_copy(tmp_path: Path, replacements: dict[str, str]) -> Path:
     root = tmp_path / "templates"
     (root / "nl").mkdir(parents=True)
     for name in ("verwerkersovereenkomst.docx", "bijlage-1.docx"):
-        source = REPO / "templates" / "nl" / name
+        source = REPO / "dpa" / "templates" / "nl" / name
         if name != "verwerkersovereenkomst.docx":
             (root / "nl" / name).write_bytes(source.read_bytes())
             continue
@@ -192,13 +193,11 @@ def broken_template_copy(tmp_path: Path, replacements: dict[str, str]) -> Path:
 
 
 def dpa(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(REPO / ".venv" / "bin" / "dpa"), *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
+    return subprocess.run([*DPA, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_templates_check_good_and_broken(tmp_path: Path) -> None:
-    good = dpa("templates", "check", str(REPO / "templates"))
+    good = dpa("templates", "check", str(REPO / "dpa" / "templates"))
     assert good.returncode == 0, good.stdout + good.stderr
     broken = broken_template_copy(
         tmp_path,

@@ -12,16 +12,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dpa.config import Config
-from dpa.ingest import ingest_file
-from dpa.pipeline import Issued, issue
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
-from dpa.signing.verify import Verifier
-from tests.conftest import REPO, config_file_for, local_paths, make_record
+from dpa.verify.verifier import Verifier
+from dpa.workflows.ingest import ingest_file
+from dpa.workflows.issue import Issued, issue
+from tests.conftest import config_file_for, local_paths, make_record
 from tests.customers import customer_row, write_customers
+from tests.signing_support import DPA
 
 pytestmark = pytest.mark.libreoffice
-DPA = str(REPO / ".venv" / "bin" / "dpa")
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
@@ -101,7 +101,7 @@ def test_batch_and_ingest_at_the_same_time(local_config: Config, tmp_path: Path,
     config_file = config_file_for(signing_config, tmp_path)  # the same register as local_config
     csv_path = write_customers(tmp_path / "crm.csv", [customer_row(i) for i in range(8)])
     batch = subprocess.Popen(
-        [DPA, "-q", "--config", str(config_file), "batch", str(csv_path), "-o", str(tmp_path / "batch")]
+        [*DPA, "-q", "--config", str(config_file), "batch", str(csv_path), "-o", str(tmp_path / "batch")]
         + ["--tsa", signing_config.tsa.urls[0]],
         env=os.environ.copy(),
     )
@@ -120,14 +120,14 @@ def test_batch_and_ingest_at_the_same_time(local_config: Config, tmp_path: Path,
 @pytest.mark.slow
 def test_demo_runs_twice_and_verifies(tmp_path: Path) -> None:
     for _ in range(2):
-        result = subprocess.run([DPA, "demo", "-o", str(tmp_path / "demo")], capture_output=True, text=True)
+        result = subprocess.run([*DPA, "demo", "-o", str(tmp_path / "demo")], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "effective date: " in result.stdout and "art. 12.1" in result.stdout
     signed = tmp_path / "demo" / "C-10001.signed.pdf"
     pdfsig = subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True, check=True).stdout
     assert pdfsig.count("Signature Validation: Signature is Valid.") == 2, pdfsig
     verdict = subprocess.run(
-        [DPA, "--config", str(tmp_path / "demo" / "pki" / "dpa.toml"), "verify", "--json", str(signed)],
+        [*DPA, "--config", str(tmp_path / "demo" / "pki" / "dpa.toml"), "verify", "--json", str(signed)],
         capture_output=True,
         text=True,
     )

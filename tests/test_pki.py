@@ -1,4 +1,4 @@
-"""The development PKI: `dpa pki init` and the reusable certificate API in dpa.signing.devpki."""
+"""The development PKI: `dpa pki init` and the reusable certificate API in dpa.devtools.devpki."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, p
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dpa.config import load_config
+from dpa.devtools import devpki
+from dpa.devtools.devpki import DEV_MARKER, DevPki, init_dev_pki, read_secrets_env
 from dpa.errors import ConfigError
-from dpa.signing import devpki
-from dpa.signing.devpki import DEV_MARKER, DevPki, init_dev_pki, read_secrets_env
 from tests.signing_support import run_dpa
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from dpa.assembly.records import (
+from dpa.errors import RecordError
+from dpa.records import (
     DEFAULT_ANNEX_ROWS,
     iter_csv,
     load_record,
     record_from_mapping,
 )
-from dpa.errors import RecordError
 
 GOOD = {
     "id": "C-1001",

@@ -14,9 +14,9 @@ import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from dpa.config import Config
+from dpa.devtools import devpki
+from dpa.devtools.devpki import DevPki
 from dpa.errors import ConfigError, SigningError, TimestampError
-from dpa.signing import devpki
-from dpa.signing.devpki import DevPki
 from dpa.signing.output import default_output_path
 from dpa.signing.sign import SigningSession, sign_pdf
 from tests.seedtext import page_words

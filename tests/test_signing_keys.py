@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from dpa.config import Config, Pkcs11Config, SignerConfig
+from dpa.devtools import devpki
+from dpa.devtools.devpki import CertKey, DevPki
 from dpa.errors import ConfigError, SigningError
-from dpa.signing import devpki
-from dpa.signing.devpki import CertKey, DevPki
 from dpa.signing.keys import ParsedKeySigner, load_signer, read_secret
 from dpa.signing.sign import SigningSession
 from tests.signing_support import assert_signed_ok, embedded_signatures, have, make_nss_db, pdfsig

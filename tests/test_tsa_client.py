@@ -16,14 +16,14 @@ import pytest
 from asn1crypto import tsp
 
 from dpa.config import Config
+from dpa.devtools import devpki
+from dpa.devtools.devpki import DevPki
+from dpa.devtools.tsa_server import TimestampAuthority
 from dpa.errors import ConfigError, TimestampError
-from dpa.signing import devpki
-from dpa.signing.devpki import DevPki
 from dpa.signing.rfc3161 import TimeStampResponse
 from dpa.signing.sign import SigningSession
 from dpa.signing.timestamps import DpaTimeStamper, timestamper_from_config
 from dpa.signing.trust import load_trust_roots
-from dpa.signing.tsa_server import TimestampAuthority
 from tests.signing_support import TsaProcess, assert_signed_ok, free_port, running_tsa, with_tsa_urls
 
 DIGEST = hashlib.sha256(b"signature value").digest()
@@ -210,7 +210,7 @@ def test_tsa_certificate_must_be_made_for_timestamping(
     else:
         impostor = devpki.issue_cert(dev_pki.ca, "Half a TSA", profile="tsa", eku_critical=False)
     # our own server would refuse such a certificate, so switch its check off to play the rogue TSA
-    monkeypatch.setattr("dpa.signing.tsa_server.check_tsa_certificate", lambda cert, key=None: None)
+    monkeypatch.setattr("dpa.devtools.tsa_server.check_tsa_certificate", lambda cert, key=None: None)
     authority = TimestampAuthority(impostor.cert, impostor.key, [dev_pki.ca.cert])
 
     def respond(req: tsp.TimeStampReq) -> bytes:

@@ -11,11 +11,11 @@ import requests
 from asn1crypto import tsp
 
 from dpa.config import TsaServerConfig
+from dpa.devtools import devpki
+from dpa.devtools.devpki import DevPki
+from dpa.devtools.tsa_server import TimestampAuthority, authority_from_config
 from dpa.errors import ConfigError
-from dpa.signing import devpki
-from dpa.signing.devpki import DevPki
 from dpa.signing.rfc3161 import TimeStampResponse
-from dpa.signing.tsa_server import TimestampAuthority, authority_from_config
 from tests.signing_support import TsaProcess, openssl_ts_verify, run_dpa, running_tsa
 
 QUERY = {"Content-Type": "application/timestamp-query"}

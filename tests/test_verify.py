@@ -23,9 +23,11 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigFieldSpec
 
 from dpa.config import Config, VerifyConfig
-from dpa.signing.devpki import DevPki, issue_cert
-from dpa.signing.effective_date import AMSTERDAM
-from dpa.signing.report import (
+from dpa.devtools.devpki import DevPki, issue_cert
+from dpa.signing.sign import SigningSession
+from dpa.signing.timestamps import timestamper_from_config
+from dpa.verify.effective_date import AMSTERDAM
+from dpa.verify.report import (
     DOCUMENT_JSON_KEYS,
     INDETERMINATE,
     SIGNATURE_JSON_KEYS,
@@ -33,9 +35,7 @@ from dpa.signing.report import (
     TOTAL_PASSED,
     DocumentReport,
 )
-from dpa.signing.sign import SigningSession
-from dpa.signing.timestamps import timestamper_from_config
-from dpa.signing.verify import Verifier
+from dpa.verify.verifier import Verifier
 from tests import tamper
 from tests.signing_support import build_test_agreement, make_nss_db, pdfsig
 

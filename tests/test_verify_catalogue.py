@@ -3,7 +3,7 @@ verdict DESIGN.md §6 demands — indication AND sub-indication — with a sente
 
 The good agreement is assembled with LibreOffice, certified by the processor and counter-signed by the controller
 through dpa's SigningSession and the real ``dpa tsa serve`` subprocess. Every variant is verified through the real
-worker process (:class:`dpa.signing.verify.Verifier`).
+worker process (:class:`dpa.verify.verifier.Verifier`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import SigFieldSpec
 
 from dpa.config import Config
-from dpa.signing.devpki import DevPki, issue_cert, make_lookalike
-from dpa.signing.report import INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED
+from dpa.devtools.devpki import DevPki, issue_cert, make_lookalike
+from dpa.devtools.tsa_server import TimestampAuthority
 from dpa.signing.timestamps import timestamper_from_config
-from dpa.signing.tsa_server import TimestampAuthority
-from dpa.signing.verify import Verifier
+from dpa.verify.report import INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED
+from dpa.verify.verifier import Verifier
 from tests import tamper
 from tests.tamper import Signed, TimeTravelPki
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from dpa.config import Config
-from dpa.signing.devpki import DevPki, issue_cert, make_ca
-from dpa.signing.effective_date import amsterdam_text
-from dpa.signing.report import DOCUMENT_JSON_KEYS, SIGNATURE_JSON_KEYS
+from dpa.devtools.devpki import DevPki, issue_cert, make_ca
 from dpa.signing.timestamps import timestamper_from_config
+from dpa.verify.effective_date import amsterdam_text
+from dpa.verify.report import DOCUMENT_JSON_KEYS, SIGNATURE_JSON_KEYS
 from tests import tamper
 from tests.signing_support import run_dpa
 

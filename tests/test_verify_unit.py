@@ -12,8 +12,8 @@ from pyhanko.pdf_utils.generic import NumberObject, pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from dpa.signing.diff_policy import _normalised_xmp
-from dpa.signing.effective_date import (
+from dpa.verify.changes import _normalised_xmp
+from dpa.verify.effective_date import (
     AMSTERDAM,
     amsterdam_text,
     effective_date,
@@ -21,7 +21,7 @@ from dpa.signing.effective_date import (
     parse_utc_iso,
     utc_iso,
 )
-from dpa.signing.report import (
+from dpa.verify.report import (
     DOCUMENT_JSON_KEYS,
     INDETERMINATE,
     SIGNATURE_JSON_KEYS,
@@ -33,7 +33,7 @@ from dpa.signing.report import (
     format_text,
     verdict_only,
 )
-from dpa.signing.verify import iter_pdf_paths
+from dpa.verify.verifier import iter_pdf_paths
 from tests.signing_support import build_test_agreement
 
 UTC = dt.UTC

@@ -21,10 +21,11 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from dpa.config import DEBIAN_SOFFICE
 from dpa.errors import ConversionError
 
 BRIDGE = Path(__file__).with_name("uno_bridge.py")
-SOFFICE_BIN = "/usr/lib/libreoffice/program/soffice.bin"
+SOFFICE_BIN = DEBIAN_SOFFICE
 START_TIMEOUT_S = 90.0
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -37,8 +38,9 @@ def _system_python() -> str:
 class _Worker:
     """One soffice + bridge process pair; used by one thread at a time."""
 
-    def __init__(self, index: int, root: Path) -> None:
+    def __init__(self, index: int, root: Path, soffice: Path) -> None:
         self.index = index
+        self.soffice = soffice
         self.root = root / f"worker-{index}"
         self.root.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[str] | None = None
@@ -50,8 +52,11 @@ class _Worker:
         self.stop()
         profile = self.root / "profile"
         profile.mkdir(parents=True, exist_ok=True)
-        if not Path(os.environ.get("DPA_SOFFICE", SOFFICE_BIN)).exists():
-            raise ConversionError("LibreOffice is not installed (no soffice.bin): run scripts/bootstrap.sh")
+        if not self.soffice.exists():
+            raise ConversionError(
+                f"LibreOffice is not installed ({self.soffice} is missing): run scripts/bootstrap.sh or set "
+                "[paths] soffice"
+            )
         try:
             self.process = subprocess.Popen(
                 [_system_python(), str(BRIDGE), str(profile)],
@@ -61,6 +66,7 @@ class _Worker:
                 text=True,
                 encoding="utf-8",
                 start_new_session=True,
+                env={**os.environ, "DPA_SOFFICE": str(self.soffice)},
             )
         except OSError as exc:
             raise ConversionError(f"cannot start the LibreOffice bridge: {exc}") from None
@@ -125,12 +131,12 @@ class _WorkerLost(ConversionError):
 class Converter:
     """A pool of ``size`` warm LibreOffice processes; thread-safe; use as a context manager."""
 
-    def __init__(self, size: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, size: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S, soffice: Path = SOFFICE_BIN) -> None:
         if size < 1:
             raise ValueError("the converter needs at least one worker")
         self.timeout_s = timeout_s
         self._root = Path(tempfile.mkdtemp(prefix="dpa-lo-"))
-        self._workers = [_Worker(i, self._root) for i in range(size)]
+        self._workers = [_Worker(i, self._root, soffice) for i in range(size)]
         self._idle: queue.Queue[_Worker] = queue.Queue()
         for worker in self._workers:
             self._idle.put(worker)

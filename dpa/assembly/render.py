@@ -13,10 +13,10 @@ from typing import Any
 import jinja2
 from docxtpl import DocxTemplate
 
-from dpa.assembly.records import CustomerRecord, country_name, record_from_mapping
 from dpa.assembly.templates import TemplateSet, jinja_environment
 from dpa.config import EXAMPLE_PROCESSOR, ProcessorConfig
 from dpa.errors import TemplateError
+from dpa.records import CustomerRecord, country_name, record_from_mapping
 
 DOCUMENT_TITLE = "Verwerkersovereenkomst"
 DOCUMENT_AUTHOR = "ipcall.me"

@@ -21,15 +21,12 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import TextStampStyle
 
+from dpa.config import PathsConfig
 from dpa.errors import ConfigError
+from dpa.roles import BY_ROLE
 
-DEFAULT_FONT = Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+DEFAULT_FONT = PathsConfig().appearance_font
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-
-ROLE_LABELS = {
-    "processor": "Namens Verwerker",
-    "controller": "Namens Verwerkingsverantwoordelijke",
-}
 
 # Basic Latin, Latin-1 Supplement, Latin Extended-A, Romanian comma-below letters, punctuation and the euro sign.
 PRESUBSET_UNICODES: frozenset[int] = frozenset(
@@ -139,7 +136,7 @@ def stamp_style(font_path: Path = DEFAULT_FONT, *, presubset: bool = True) -> Te
 
 def appearance_text_params(signer_name: str, organization: str, role: str, when: dt.datetime) -> dict[str, str]:
     """Values for :data:`STAMP_TEXT`: name, role (with the organization when known) and the signer's time."""
-    role_label = ROLE_LABELS[role]
+    role_label = BY_ROLE[role].stamp
     if organization and organization not in signer_name:
         role_label = f"{role_label} ({organization})"
     local = when.astimezone(AMSTERDAM)

@@ -10,8 +10,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import enumerate_sig_fields
 
 from dpa.errors import SigningError
+from dpa.roles import BY_ROLE, PROCESSOR
 
-ROLE_FIELDS = {"processor": "processor_signature", "controller": "controller_signature"}
 """The pre-created signature field of each party (DESIGN.md §3 step 4)."""
 
 
@@ -26,7 +26,7 @@ class SignatureFieldState:
 def role_field(role: str) -> str:
     """The field name for ``role``; a SigningError for an unknown role."""
     try:
-        return ROLE_FIELDS[role]
+        return BY_ROLE[role].field
     except KeyError:
         raise SigningError(f"unknown role '{role}': use processor or controller") from None
 
@@ -69,7 +69,7 @@ def check_can_sign(data: bytes, role: str, name: str = "the input") -> str:
             f"{name} already carries a signature; the processor's certification signature must be the first one"
         )
     if role == "controller":
-        processor_field = ROLE_FIELDS["processor"]
+        processor_field = PROCESSOR.field
         if not state.fields.get(processor_field, False):
             raise SigningError(
                 f"the processor has not signed {name} yet; ipcall.me signs first (`dpa sign --as processor`)"

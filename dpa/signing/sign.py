@@ -38,14 +38,13 @@ import dpa
 from dpa.config import Config, SignerConfig
 from dpa.errors import DpaError, SigningError
 from dpa.files import write_atomic
-from dpa.signing.appearance import DEFAULT_FONT, ROLE_LABELS, appearance_text_params, covers, stamp_style
+from dpa.roles import BY_ROLE, ROLES
+from dpa.signing.appearance import appearance_text_params, covers, stamp_style
 from dpa.signing.document import check_can_sign
 from dpa.signing.keys import LoadedSigner, SecretPrompt, signer_from_config
 from dpa.signing.output import default_output_path, same_file
 from dpa.signing.timestamps import DpaTimeStamper, timestamper_from_config
 from dpa.signing.trust import load_trust_roots, validation_context
-
-ROLES = ("processor", "controller")
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ class SigningSession:
         prompt: SecretPrompt | None = None,
         overrides: Mapping[str, SignerConfig] | None = None,
         timestamper: DpaTimeStamper | None = None,
-        font_path: Path = DEFAULT_FONT,
+        font_path: Path | None = None,
     ) -> None:
         self.config = config
         self._prompt = prompt
@@ -108,8 +107,8 @@ class SigningSession:
         self.timestamper: DpaTimeStamper | None = (
             (timestamper or timestamper_from_config(config, tsa_urls, prompt=prompt)) if timestamp else None
         )
-        self._font_path = font_path
-        self._style = stamp_style(font_path)
+        self._font_path = font_path or config.paths.appearance_font
+        self._style = stamp_style(self._font_path)
         self._full_style: TextStampStyle | None = None
         self._lock = threading.Lock()
 
@@ -212,7 +211,7 @@ class SigningSession:
             subfilter=SigSeedSubFilter.PADES,
             certify=certify,
             docmdp_permissions=MDPPerm.FILL_FORMS,
-            reason=ROLE_LABELS[role],
+            reason=BY_ROLE[role].stamp,
             app_build_props=BuildProps(name="dpa", revision=dpa.__version__),
         )
         style = self._style if covers("".join(params.values())) else self._fallback_style()

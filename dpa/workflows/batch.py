@@ -32,15 +32,16 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from dpa.assembly.convert import Converter
-from dpa.assembly.records import CustomerRecord, iter_csv
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
 from dpa.errors import BatchError, DpaError
 from dpa.files import move_aside, spreadsheet_safe, write_atomic
-from dpa.pipeline import assemble
+from dpa.records import CustomerRecord, iter_csv
 from dpa.register import Register
-from dpa.signing.document import ROLE_FIELDS, read_field_state
+from dpa.roles import PROCESSOR
+from dpa.signing.document import read_field_state
 from dpa.signing.sign import SigningSession
+from dpa.workflows.issue import assemble
 
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS = ("id", "status", "file", "sha256", "error")
@@ -208,7 +209,7 @@ def _run_locked(
         if session is not None:
             session.preload(["processor"])
         with (
-            Converter(options.jobs, timeout_s=options.conversion_timeout_s) as converter,
+            Converter(options.jobs, timeout_s=options.conversion_timeout_s, soffice=config.paths.soffice) as converter,
             Register(config.paths.register) as register,
         ):
             progress.started = time.monotonic()
@@ -365,7 +366,7 @@ def _idempotency_key(pdf: bytes, signed: bool) -> tuple[str, str, str] | None:
     """(customer id, template version, record hash) from an output's metadata; None if unusable or unsigned."""
     try:
         info: dict[str, object] = dict(PdfReader(io.BytesIO(pdf)).metadata or {})
-        if signed and not read_field_state(pdf).fields.get(ROLE_FIELDS["processor"]):
+        if signed and not read_field_state(pdf).fields.get(PROCESSOR.field):
             return None
     except (DpaError, PdfReadError, ValueError, KeyError, TypeError):
         return None

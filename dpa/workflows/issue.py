@@ -14,11 +14,11 @@ from pathlib import Path
 
 from dpa.assembly.convert import Converter
 from dpa.assembly.merge import AgreementMetadata, assemble_pdf
-from dpa.assembly.records import CustomerRecord
 from dpa.assembly.render import render_agreement
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
 from dpa.files import move_aside, read_input, write_atomic
+from dpa.records import CustomerRecord
 from dpa.register import Register
 from dpa.signing.keys import SecretPrompt
 from dpa.signing.sign import SigningSession, SignResult
@@ -51,7 +51,7 @@ def assemble(
 def generate(record: CustomerRecord, config: Config, output: Path, contract: Path | None = None) -> Path:
     """``dpa generate``: assemble one agreement with a fresh converter and write it atomically to ``output``."""
     contract_bytes = read_input(contract, "contract") if contract else None
-    with Converter(1) as converter:
+    with Converter(1, soffice=config.paths.soffice) as converter:
         pdf = assemble(record, config, converter, contract=contract_bytes)
     write_atomic(output, pdf)
     return output
@@ -87,7 +87,7 @@ def issue(
         session.preload(["processor"])
         with Register(config.paths.register) as register:
             register.check_can_issue(record, templates.version)
-            with Converter(1) as converter:
+            with Converter(1, soffice=config.paths.soffice) as converter:
                 pdf = assemble(record, config, converter, templates, contract_bytes)
             signed, result = session.sign_bytes(pdf, "processor", name=record.id)
             if output.exists():  # an earlier agreement under this name is kept, never overwritten

@@ -17,7 +17,7 @@ from pypdf import PdfReader
 
 from dpa.files import write_atomic
 from dpa.register import Agreement, Register
-from dpa.signing.verify import DocumentReport, Verifier
+from dpa.verify.verifier import DocumentReport, Verifier
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@
         report = verifier.verify_file(Path("acme.signed.pdf"))
     report.indication, report.complete, report.effective_date
 
-The rules (DESIGN.md §6) live in :mod:`dpa.signing.verify_rules`; they run in a separate, warm worker process
-(:mod:`dpa.signing.verify_worker`) with its address space capped at ``[verify] memory_mb``. A file larger than
+The rules (DESIGN.md §6) live in :mod:`dpa.verify.engine`; they run in a separate, warm worker process
+(:mod:`dpa.verify.worker`) with its address space capped at ``[verify] memory_mb``. A file larger than
 ``[verify] max_file_bytes`` is not read at all; a file that takes longer than ``[verify] timeout_s`` gets its worker
 killed (and a new one started for the next file). Either way the file gets a verdict — INDETERMINATE/GENERIC with
 a sentence — never a traceback. The worker builds its validation context once, so a folder of files pays the
@@ -36,8 +36,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dpa.config import Config
 from dpa.errors import ConfigError, VerificationError
-from dpa.signing.effective_date import to_utc, utc_iso
-from dpa.signing.report import (
+from dpa.verify.effective_date import to_utc, utc_iso
+from dpa.verify.report import (
     DOCUMENT_JSON_KEYS,
     EXIT_FAILED,
     EXIT_INCOMPLETE,
@@ -55,7 +55,7 @@ from dpa.signing.report import (
 )
 
 if TYPE_CHECKING:
-    from dpa.signing.verify_rules import VerificationEngine
+    from dpa.verify.engine import VerificationEngine
 
 STARTUP_TIMEOUT_S = 60.0
 """How long a new worker may take to import pyHanko and answer the start-up message."""
@@ -75,7 +75,7 @@ def iter_pdf_paths(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 class _Worker:
-    """One ``python -m dpa.signing.verify_worker`` process and its pipes."""
+    """One ``python -m dpa.verify.worker`` process and its pipes."""
 
     def __init__(self) -> None:
         env = dict(os.environ)
@@ -84,7 +84,7 @@ class _Worker:
         show_stderr = env.get("DPA_VERIFY_WORKER_STDERR") == "1"
         self.process = subprocess.Popen(
             # -P: never put the current folder on sys.path (a json.py in a folder of customer files would run).
-            [sys.executable, "-P", "-m", "dpa.signing.verify_worker"],
+            [sys.executable, "-P", "-m", "dpa.verify.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None if show_stderr else subprocess.DEVNULL,
@@ -205,7 +205,7 @@ class Verifier:
         self._roots_der = [base64.b64encode(cert.dump()).decode("ascii") for cert in roots]
         self._processor_der = [base64.b64encode(cert.dump()).decode("ascii") for cert in processor_certs]
         if not isolate:
-            from dpa.signing.verify_rules import VerificationEngine
+            from dpa.verify.engine import VerificationEngine
 
             self._engine = VerificationEngine(roots, at=self.at, processor_certs=processor_certs)
 

@@ -1,10 +1,10 @@
 """The verification rules of DESIGN.md §6, applied in-process to one PDF, with pyHanko's validation as the base.
 
 :class:`VerificationEngine` is built once (trust roots parsed once, one validation context for timestamps that is
-reused across files) and turns the bytes of a PDF into a :class:`~dpa.signing.report.DocumentReport`. It never
+reused across files) and turns the bytes of a PDF into a :class:`~dpa.verify.report.DocumentReport`. It never
 raises for anything a file can contain: every problem becomes an ETSI EN 319 102-1 indication with a sentence.
 It does no I/O and no network access (no OCSP/CRL fetching; revocation data only from the file, soft-fail when
-there is none). Run it in :mod:`dpa.signing.verify_worker` for time and memory limits.
+there is none). Run it in :mod:`dpa.verify.worker` for time and memory limits.
 
 Order of the checks per signature, and the (indication, sub-indication) each one yields — the first FAILED wins,
 else the first INDETERMINATE:
@@ -13,7 +13,7 @@ else the first INDETERMINATE:
    no signer certificate → INDETERMINATE/NO_SIGNING_CERTIFICATE_FOUND;
 2. integrity: digest → TOTAL_FAILED/HASH_FAILURE; signature value → TOTAL_FAILED/SIG_CRYPTO_FAILURE;
 3. coverage below a whole revision, bytes after the last %%EOF, or a change after the signature that
-   :mod:`dpa.signing.diff_policy` does not allow → TOTAL_FAILED/FORMAT_FAILURE;
+   :mod:`dpa.verify.changes` does not allow → TOTAL_FAILED/FORMAT_FAILURE;
 4. the signing certificate at the trusted timestamp's time: not yet valid → TOTAL_FAILED/NOT_YET_VALID; expired →
    INDETERMINATE/OUT_OF_BOUNDS_NO_POE; revoked before it → INDETERMINATE/REVOKED_NO_POE; no chain to a trust root
    → INDETERMINATE/NO_CERTIFICATE_CHAIN_FOUND (pyHanko's certificate-validation sub-indications otherwise);
@@ -65,9 +65,10 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 from pyhanko_certvalidator.registry import CertificateRegistry, SimpleTrustManager
 
-from dpa.signing.diff_policy import STRICT_DIFF_POLICY, describe
-from dpa.signing.effective_date import amsterdam_text, effective_date
-from dpa.signing.report import (
+from dpa.roles import PARTIES, PROCESSOR
+from dpa.verify.changes import STRICT_DIFF_POLICY, describe
+from dpa.verify.effective_date import amsterdam_text, effective_date
+from dpa.verify.report import (
     INDETERMINATE,
     SEVERITY,
     TOTAL_FAILED,
@@ -83,8 +84,7 @@ for _library in ("pyhanko", "pyhanko_certvalidator"):
     # last-resort handler would print those on stderr. Applications that configure logging still see them.
     logging.getLogger(_library).addHandler(logging.NullHandler())
 
-OUR_FIELDS = {"processor_signature": "processor", "controller_signature": "controller"}
-PROCESSOR_FIELD = "processor_signature"
+OUR_FIELDS = {party.field: party.role for party in PARTIES}
 """dpa's two pre-created signature fields and the party each belongs to (DESIGN.md §3 step 4)."""
 
 SIGNATURE_SUBFILTERS = frozenset({"/ETSI.CAdES.detached", "/adbe.pkcs7.detached"})
@@ -443,7 +443,7 @@ class VerificationEngine:
         if (
             self._processor_certs
             and doc.made_by_dpa
-            and state.field == PROCESSOR_FIELD
+            and state.field == PROCESSOR.field
             and signer_cert.dump() not in self._processor_certs
         ):
             state.indeterminate(

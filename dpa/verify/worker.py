@@ -1,7 +1,7 @@
-"""The verification worker: a separate, warm process that applies :mod:`dpa.signing.verify_rules` under limits.
+"""The verification worker: a separate, warm process that applies :mod:`dpa.verify.engine` under limits.
 
-Started by :class:`dpa.signing.verify.Verifier` as ``python -m dpa.signing.verify_worker``. It imports pyHanko
-while the parent is still starting, builds the :class:`~dpa.signing.verify_rules.VerificationEngine` once, caps its
+Started by :class:`dpa.verify.verifier.Verifier` as ``python -m dpa.verify.worker``. It imports pyHanko
+while the parent is still starting, builds the :class:`~dpa.verify.engine.VerificationEngine` once, caps its
 own address space (``RLIMIT_AS`` = ``[verify] memory_mb``) and then answers requests until its stdin closes. The
 parent enforces the wall-clock limit by killing it.
 
@@ -12,7 +12,7 @@ Protocol (binary pipes; JSON is used both ways so that nothing the worker sends 
   "timeout_s": S}``;
   worker → parent: ``{"ok": true}`` or ``{"ok": false, "error": "…"}``;
 * then per file: a JSON line ``{"name": "…", "size": N}`` followed by exactly N bytes of the file; the worker
-  answers with one JSON line, :meth:`~dpa.signing.report.DocumentReport.to_wire`.
+  answers with one JSON line, :meth:`~dpa.verify.report.DocumentReport.to_wire`.
 
 The protocol runs on a private copy of the original stdout; file descriptor 1 is pointed at stderr so that
 nothing printed by a library can corrupt it.
@@ -107,8 +107,8 @@ def main() -> int:
 
     from asn1crypto import x509
 
-    from dpa.signing.report import INDETERMINATE, verdict_only
-    from dpa.signing.verify_rules import VerificationEngine
+    from dpa.verify.engine import VerificationEngine
+    from dpa.verify.report import INDETERMINATE, verdict_only
 
     init_line = inp.readline()
     if not init_line:
@@ -118,7 +118,7 @@ def main() -> int:
         roots = [x509.Certificate.load(base64.b64decode(r)) for r in init["roots"]]
         at = None
         if init.get("at"):
-            from dpa.signing.effective_date import parse_utc_iso
+            from dpa.verify.effective_date import parse_utc_iso
 
             at = parse_utc_iso(init["at"])
         memory_mb = int(init["memory_mb"])

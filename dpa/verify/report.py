@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dpa.signing.effective_date import amsterdam_text, parse_utc_iso, utc_iso
+from dpa.roles import BY_ROLE, PARTIES
+from dpa.verify.effective_date import amsterdam_text, parse_utc_iso, utc_iso
 
 TOTAL_PASSED = "TOTAL_PASSED"
 TOTAL_FAILED = "TOTAL_FAILED"
@@ -24,7 +25,6 @@ INDICATIONS = (TOTAL_PASSED, INDETERMINATE, TOTAL_FAILED)
 
 SEVERITY = {indication: rank for rank, indication in enumerate(INDICATIONS)}
 
-ROLE_LABELS = {"processor": "Verwerker (processor)", "controller": "Verwerkingsverantwoordelijke (controller)"}
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -252,7 +252,7 @@ def format_text(report: DocumentReport) -> str:
         if sig.kind == "document_timestamp":
             party = "document timestamp"
         elif sig.role:
-            party = ROLE_LABELS.get(sig.role, sig.role)
+            party = BY_ROLE[sig.role].label if sig.role in BY_ROLE else sig.role
         else:
             party = "party unknown (a field dpa did not create)" if report.made_by_dpa else "party unknown"
         lines.append(f"  {sig.field}: {party}")
@@ -281,7 +281,7 @@ def _completeness(report: DocumentReport) -> str:
             return "yes, both parties signed"
         return f"yes, every prepared signature field is signed ({len(signed)}; roles unknown)"
     if report.made_by_dpa:
-        missing = [label for role, label in ROLE_LABELS.items() if not any(s.role == role and s.passed for s in signed)]
+        missing = [p.label for p in PARTIES if not any(s.role == p.role and s.passed for s in signed)]
         return "no, no passing signature of " + " and ".join(missing) if missing else "no"
     return "no"
 

@@ -13,17 +13,32 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dpa.assembly.records import load_record
-from dpa.config import EXAMPLE_PROCESSOR, REPO_ROOT, Config, load_config
-from dpa.ingest import IngestResult, ingest_file
-from dpa.pipeline import issue
+from dpa.config import EXAMPLE_PROCESSOR, Config, load_config
+from dpa.devtools.devpki import init_dev_pki, read_secrets_env
+from dpa.devtools.tsa_server import tsa_server_from_config
+from dpa.records import CustomerRecord, record_from_mapping
 from dpa.register import Register
-from dpa.signing.devpki import init_dev_pki, read_secrets_env
 from dpa.signing.sign import SigningSession
-from dpa.signing.tsa_server import tsa_server_from_config
-from dpa.signing.verify import DocumentReport, Verifier
+from dpa.verify.verifier import DocumentReport, Verifier
+from dpa.workflows.ingest import IngestResult, ingest_file
+from dpa.workflows.issue import issue
 
-EXAMPLE_RECORD = REPO_ROOT / "templates" / "examples" / "customer.toml"
+EXAMPLE_CUSTOMER: dict[str, str] = {
+    "id": "C-10001",
+    "name": "Vechtdal Installatietechniek B.V.",
+    "kvk": "90412378",
+    "street": "Oudegracht 214",
+    "postcode": "3511 NT",
+    "city": "Utrecht",
+    "country": "NL",
+    "email": "administratie@vechtdal-installatie.example.nl",
+    "signatory_name": "Marieke van den Berg-Öztürk",
+    "signatory_title": "algemeen directeur",
+    "contract_ref": "IPC-2025-0142",
+    "language": "nl",
+}
+"""The demo's fictional customer, embedded so that ``dpa demo`` runs from any folder after ``pip install``; the
+same record as ``templates/examples/customer.toml`` (a test keeps the two equal)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +54,7 @@ class DemoResult:
     report: DocumentReport
 
 
-def run_demo(directory: Path, record_path: Path = EXAMPLE_RECORD) -> DemoResult:
+def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResult:
     """Run the whole flow into ``directory`` (see the module docstring)."""
     directory = directory.resolve()
     pki_dir = directory / "pki"
@@ -51,7 +66,7 @@ def run_demo(directory: Path, record_path: Path = EXAMPLE_RECORD) -> DemoResult:
         pki_config, secrets = made.config_path, dict(made.secrets)
     os.environ.update(secrets)  # the demo's own development passphrases, for this process only
 
-    record = load_record(record_path)
+    record = record or record_from_mapping(EXAMPLE_CUSTOMER, "the demo's example customer")
     issued_path = directory / f"{record.id}.pdf"
     returned_path = directory / "returned" / f"{record.id}.pdf"
     for stale in (issued_path, returned_path, directory / f"{record.id}.signed.pdf", directory / "register.sqlite3"):
