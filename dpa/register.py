@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -124,10 +125,12 @@ def _now() -> str:
 
 
 class Register:
-    """The register database; safe to use from several processes at once (WAL, IMMEDIATE transactions)."""
+    """The register database; safe to use from several processes (WAL, IMMEDIATE transactions) and, within one
+    process, from several threads (one connection, used under a lock)."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
+        self._lock = threading.RLock()
         if not create and not path.exists():
             raise RegisterError(f"there is no register at {path} yet: dpa issue and dpa batch create it")
         try:
@@ -155,16 +158,22 @@ class Register:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise RegisterError(f"the register {self.path} is busy or locked: {exc}") from None
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise RegisterError(f"the register {self.path} is busy or locked: {exc}") from None
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query, under the connection's lock."""
+        with self._lock:
+            return self._db.execute(query, params).fetchall()
 
     def _migrate(self) -> None:
         with self._transaction() as db:
@@ -186,19 +195,19 @@ class Register:
 
     def schema_version(self) -> int:
         """The schema version of the open database."""
-        return int(self._db.execute("SELECT version FROM schema_version").fetchone()[0])
+        return int(self._read("SELECT version FROM schema_version")[0][0])
 
     # --- writing ---------------------------------------------------------------------------------------------
 
     def check_can_issue(self, record: CustomerRecord, template_version: str) -> None:
         """Refuse to issue again an agreement (same record and template) that exists: the one issued stands."""
-        row = self._db.execute(
+        rows = self._read(
             f"SELECT {AGREEMENT_COLUMNS} FROM agreements "
             "WHERE customer_id = ? AND template_version = ? AND record_sha256 = ?",
             (record.id, template_version, record.sha256()),
-        ).fetchone()
-        if row is not None:
-            _refuse_reissue(Agreement(**dict(row)))
+        )
+        if rows:
+            _refuse_reissue(Agreement(**dict(rows[0])))
 
     def record_issued(
         self, record: CustomerRecord, template_version: str, issued_file: Path, issued_sha256: str
@@ -360,18 +369,18 @@ class Register:
         if status is not None and status not in STATUSES:
             raise RegisterError(f"unknown status '{status}' (one of {', '.join(STATUSES)})")
         query = f"SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE 1 = 1"
-        params: list[str] = []
+        params: tuple[str, ...] = ()
         if status is not None:
             query += " AND status = ?"
-            params.append(status)
+            params += (status,)
         if customer_id is not None:
             query += " AND customer_id = ?"
-            params.append(customer_id)
-        return [Agreement(**dict(row)) for row in self._db.execute(query + " ORDER BY id", params)]
+            params += (customer_id,)
+        return [Agreement(**dict(row)) for row in self._read(query + " ORDER BY id", params)]
 
     def events(self, agreement_id: int) -> list[Event]:
         """The history of one agreement, oldest first."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT at, kind, file_sha256, verdict, detail FROM events WHERE agreement_id = ? ORDER BY id",
             (agreement_id,),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -15,9 +16,10 @@ from dpa.config import Config
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
 from dpa.verify.verifier import Verifier
+from dpa.workflows.batch import BatchOptions, run_batch
 from dpa.workflows.ingest import ingest_file
 from dpa.workflows.issue import Issued, issue
-from tests.conftest import config_file_for, local_paths, make_record
+from tests.conftest import EXAMPLE_FIELDS, config_file_for, local_paths, make_record
 from tests.customers import customer_row, write_customers
 from tests.signing_support import DPA
 
@@ -80,6 +82,26 @@ def test_regenerated_or_edited_file_is_refused(local_config: Config, tmp_path: P
         assert row.status == "issued"
         refusals = [e for e in register.events(row.id) if e.kind == "ingest-refused"]
         assert len(refusals) == 2 and all(e.verdict == "NOT_AN_EXTENSION" for e in refusals)
+
+
+def test_effective_customer_batched_into_a_new_folder_gets_no_new_file(local_config: Config, tmp_path: Path) -> None:
+    _issued, returned, _ = issue_and_countersign(local_config, tmp_path, "C-1")
+    with Register(local_config.paths.register) as register, Verifier(local_config) as verifier:
+        assert ingest_file(returned, register, verifier).accepted
+    csv_path = write_customers(
+        tmp_path / "crm.csv", [{**EXAMPLE_FIELDS, "id": "C-1", "country": "NL", "language": "nl"}]
+    )
+    out = tmp_path / "second-batch"
+    summary = run_batch(csv_path, out, local_config, BatchOptions(jobs=1))
+    assert (summary.issued, summary.failed) == (0, 1)
+    assert sorted(p.name for p in out.glob("*.pdf")) == []  # nothing certified that the register does not know
+    with (out / "manifest.csv").open(encoding="utf-8", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["id"] == "C-1" and row["status"] == "error" and row["file"] == ""
+    assert "already effective" in row["error"]
+    with Register(local_config.paths.register) as register:
+        (agreement,) = register.agreements(customer_id="C-1")
+        assert agreement.status == "effective"
 
 
 def test_unsigned_or_unverifiable_returns_are_not_effective(local_config: Config, tmp_path: Path) -> None:

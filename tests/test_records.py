@@ -158,3 +158,18 @@ def test_example_files_are_valid() -> None:
     assert len(rows) >= 15
     assert all(r.record is not None for r in rows), [str(r.error) for r in rows if r.error]
     assert len({r.record.id for r in rows if r.record}) == len(rows)
+
+
+def test_the_demo_embeds_the_example_record() -> None:
+    from dpa.records import load_record, record_from_mapping
+    from dpa.workflows.demo import EXAMPLE_CUSTOMER
+
+    example = Path(__file__).resolve().parent.parent / "templates" / "examples" / "customer.toml"
+    assert record_from_mapping(EXAMPLE_CUSTOMER) == load_record(example)
+
+
+def test_the_public_api_names_resolve() -> None:
+    import dpa
+
+    for name in dpa.__all__:
+        assert getattr(dpa, name) is not None, name

@@ -51,9 +51,11 @@ def issue(
     record = load_record(record_path)
     target = output or app.config.paths.output / f"{record.id}.pdf"
     issued = issue_agreement(record, app.config, target, tsa_urls=tsa_urls, contract=contract, prompt=secret_prompt())
-    stamp = issued.signature.timestamp
+    signature = issued.signature
+    assert signature is not None, "dpa issue never resumes"
+    stamp = signature.timestamp
     app.info(
-        f"issued {record.id}: certified by {issued.signature.signer}"
+        f"issued {record.id}: certified by {signature.signer}"
         + (f", timestamp {stamp:%Y-%m-%d %H:%M:%S} UTC" if stamp else "")
     )
     click.echo(str(issued.path))

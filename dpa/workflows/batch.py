@@ -15,7 +15,6 @@ half-written PDF under a final name and the next run finishes the job.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import fcntl
 import hashlib
 import io
@@ -28,9 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-
 from dpa.assembly.convert import Converter
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
@@ -38,10 +34,8 @@ from dpa.errors import BatchError, DpaError
 from dpa.files import move_aside, spreadsheet_safe, write_atomic
 from dpa.records import CustomerRecord, iter_csv
 from dpa.register import Register
-from dpa.roles import PROCESSOR
-from dpa.signing.document import read_field_state
 from dpa.signing.sign import SigningSession
-from dpa.workflows.issue import assemble
+from dpa.workflows.issue import IssueRun, agreement_key, assemble, issue_one
 
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS = ("id", "status", "file", "sha256", "error")
@@ -135,8 +129,6 @@ class _RowResult:
     path: Path | None
     sha256: str
     error: str = ""
-    moved: tuple[Path, str, Path] | None = None
-    """(old path, old file's SHA-256, where it went) when an older agreement was moved aside."""
 
 
 def _validate(path: Path) -> _Validated:
@@ -265,7 +257,7 @@ def _process(
     def work(record: CustomerRecord) -> _RowResult:
         if stop.is_set():
             raise _Cancelled
-        return _issue_row(record, out_dir, config, options, templates, converter, session)
+        return _issue_row(record, out_dir, config, options, templates, converter, session, register)
 
     def handle(done: set[Future[_RowResult]]) -> None:
         nonlocal consecutive_failures, stopped
@@ -274,15 +266,6 @@ def _process(
                 result = future.result()
             except _Cancelled:
                 continue
-            if result.moved is not None:
-                old_path, old_sha, aside = result.moved
-                register.relocate(old_path.resolve(), old_sha, aside.resolve())
-            if result.status != "error" and options.sign:
-                assert result.path is not None
-                try:
-                    register.record_issued(result.record, templates.version, result.path.resolve(), result.sha256)
-                except DpaError as exc:
-                    result = dataclasses.replace(result, status="error", error=_describe(exc))
             if result.status == "error":
                 progress.failed += 1
                 consecutive_failures += 1
@@ -337,40 +320,37 @@ def _issue_row(
     templates: TemplateSet,
     converter: Converter,
     session: SigningSession | None,
+    register: Register,
 ) -> _RowResult:
-    target = out_dir / (f"{record.id}.pdf" if options.sign else f"{record.id}.unsigned.pdf")
-    moved = None
+    """One row: :func:`~dpa.workflows.issue.issue_one` (or, with ``--no-sign``, only the assembly)."""
     try:
-        if target.exists():
-            existing = target.read_bytes()
-            existing_sha = hashlib.sha256(existing).hexdigest()
-            if _idempotency_key(existing, options.sign) == (record.id, templates.version, record.sha256()):
-                return _RowResult(record, "skipped", target, existing_sha)
-            moved = (target, existing_sha, move_aside(target))
-        pdf = assemble(record, config, converter, templates)
-        if session is not None:
-            pdf, _report = session.sign_bytes(pdf, "processor", name=record.id)
-        write_atomic(target, pdf)
-        return _RowResult(record, "ok", target, hashlib.sha256(pdf).hexdigest(), moved=moved)
+        if session is None:
+            return _assemble_row(record, out_dir / f"{record.id}.unsigned.pdf", config, templates, converter)
+        run = IssueRun(config, templates, converter, session, register)
+        issued = issue_one(record, out_dir / f"{record.id}.pdf", run, resume=True)
+        return _RowResult(record, "skipped" if issued.skipped else "ok", issued.path, issued.sha256)
     except DpaError as exc:
-        return _RowResult(record, "error", None, "", _describe(exc), moved=moved)
+        return _RowResult(record, "error", None, "", _describe(exc))
     except Exception as exc:  # one broken row must not end the run; the message says what happened
-        return _RowResult(record, "error", None, "", f"internal error: {type(exc).__name__}: {exc}", moved=moved)
+        return _RowResult(record, "error", None, "", f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _assemble_row(
+    record: CustomerRecord, target: Path, config: Config, templates: TemplateSet, converter: Converter
+) -> _RowResult:
+    """``--no-sign``: the unsigned PDF only (nothing is issued, so nothing goes into the register)."""
+    if target.exists():
+        existing = target.read_bytes()
+        if agreement_key(existing, signed=False) == (record.id, templates.version, record.sha256()):
+            return _RowResult(record, "skipped", target, hashlib.sha256(existing).hexdigest())
+        move_aside(target)
+    pdf = assemble(record, config, converter, templates)
+    write_atomic(target, pdf)
+    return _RowResult(record, "ok", target, hashlib.sha256(pdf).hexdigest())
 
 
 def _describe(exc: DpaError) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
-def _idempotency_key(pdf: bytes, signed: bool) -> tuple[str, str, str] | None:
-    """(customer id, template version, record hash) from an output's metadata; None if unusable or unsigned."""
-    try:
-        info: dict[str, object] = dict(PdfReader(io.BytesIO(pdf)).metadata or {})
-        if signed and not read_field_state(pdf).fields.get(PROCESSOR.field):
-            return None
-    except (DpaError, PdfReadError, ValueError, KeyError, TypeError):
-        return None
-    return (str(info.get("/DPACustomerId")), str(info.get("/DPATemplateVersion")), str(info.get("/DPARecordSHA256")))
 
 
 def _lock_folder(out_dir: Path) -> IO[bytes]:
