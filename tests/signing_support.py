@@ -194,6 +194,62 @@ def pdfsig(pdf: Path, nssdir: Path) -> list[PdfsigSignature]:
     return result
 
 
+@dataclass(frozen=True)
+class XrefRevision:
+    """One classic cross-reference section as written in the file: its trailer's /Size and the numbers it lists."""
+
+    offset: int
+    size: int
+    numbers: frozenset[int]
+
+
+def xref_revisions(data: bytes) -> list[XrefRevision]:
+    """Every cross-reference section of ``data``, first revision first, read by following startxref and /Prev.
+
+    An independent reader (no PDF library): it understands classic ``xref`` tables only and raises on anything
+    else, such as a cross-reference stream, rather than guess.
+    """
+    start = re.findall(rb"startxref\s+(\d+)\s+%%EOF\s*$", data[-64:])
+    assert start, "no startxref at the end of the file"
+    offset: int | None = int(start[0])
+    sections = []
+    while offset is not None:
+        assert data[offset : offset + 4] == b"xref", f"no classic xref table at {offset}"
+        numbers: set[int] = set()
+        position = offset + 4
+        while True:
+            header = re.compile(rb"\s*(\d+) (\d+)[ \t]*\r?\n").match(data, position)
+            if header is None:
+                break
+            first, count = int(header.group(1)), int(header.group(2))
+            position = header.end()
+            for number in range(first, first + count):
+                entry = data[position : position + 20]
+                assert re.fullmatch(rb"\d{10} \d{5} [nf](\r\n| \r| \n)", entry), (number, entry)
+                numbers.add(number)
+                position += 20
+        trailer = re.compile(rb"\s*trailer\s*<<(.*?)>>\s*startxref", re.S).match(data, position)
+        assert trailer is not None, f"no trailer after the xref table at {offset}"
+        size = re.search(rb"/Size\s+(\d+)", trailer.group(1))
+        assert size is not None, "a trailer without /Size"
+        sections.append(XrefRevision(offset, int(size.group(1)), frozenset(numbers)))
+        prev = re.search(rb"/Prev\s+(\d+)", trailer.group(1))
+        offset = int(prev.group(1)) if prev else None
+    return sections[::-1]
+
+
+def numbers_without_xref_entry(data: bytes) -> dict[int, list[int]]:
+    """Per revision (by its xref offset), the object numbers below its /Size that no section up to it lists."""
+    seen: set[int] = set()
+    missing = {}
+    for revision in xref_revisions(data):
+        seen |= revision.numbers
+        gap = sorted(set(range(revision.size)) - seen)
+        if gap:
+            missing[revision.offset] = gap
+    return missing
+
+
 def qpdf_check(pdf: Path) -> subprocess.CompletedProcess[str]:
     """``qpdf --check`` (exit 0: no errors, 3: warnings only)."""
     return subprocess.run(["qpdf", "--check", str(pdf)], capture_output=True, text=True, check=False)

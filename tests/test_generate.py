@@ -19,7 +19,7 @@ from dpa.records import CustomerRecord
 from dpa.workflows.issue import assemble
 from tests.conftest import REPO, docx_bytes, make_record
 from tests.seedtext import normalise, page_words, pdf_text, seed_sentences
-from tests.signing_support import DPA
+from tests.signing_support import DPA, numbers_without_xref_entry
 
 pytestmark = pytest.mark.libreoffice
 
@@ -60,11 +60,14 @@ def test_contract_reference_only_when_given(tmp_path: Path, converter: Converter
 
 def test_pdfa_declared_fonts_embedded_and_qpdf_clean(agreement: Path) -> None:
     subprocess.run(["qpdf", "--check", str(agreement)], check=True, capture_output=True)
+    assert numbers_without_xref_entry(agreement.read_bytes()) == {}
     reader = PdfReader(agreement)
     xmp = reader.xmp_metadata
     assert xmp is not None
     raw = xmp.stream.get_data().decode()
     assert "<pdfaid:part>2</pdfaid:part>" in raw and "<pdfaid:conformance>B</pdfaid:conformance>" in raw
+    stream = reader.trailer["/Root"]["/Metadata"].get_object()  # PDF/A-2 6.6.2.1: typed, unfiltered
+    assert stream["/Type"] == "/Metadata" and stream["/Subtype"] == "/XML" and "/Filter" not in stream
     assert "/OutputIntents" in reader.trailer["/Root"]
     fonts = subprocess.run(["pdffonts", str(agreement)], check=True, capture_output=True, text=True).stdout
     rows = fonts.splitlines()[2:]
@@ -101,6 +104,8 @@ def test_signature_fields_empty_on_signature_page_inside_boxes(agreement: Path) 
     rects = []
     for name, (index, rect, annot) in fields.items():
         assert "/V" not in annot, f"{name} is not empty"
+        assert annot["/TU"] == SIGNATURE_ANCHORS[name]  # the name Acrobat shows for the field
+        assert annot["/F"] == 4 and annot["/AP"]["/N"].get_object()["/Subtype"] == "/Form"  # printable, PDF/A
         assert index == signature_page
         box = reader.pages[index].mediabox
         x0, y0, x1, y1 = rect

@@ -28,12 +28,14 @@ from tests.signing_support import (
     embedded_signatures,
     free_port,
     make_nss_db,
+    numbers_without_xref_entry,
     openssl_ts_verify,
     pdffonts,
     pdfsig,
     qpdf_check,
     run_dpa,
     with_tsa_urls,
+    xref_revisions,
 )
 
 
@@ -115,6 +117,28 @@ def test_signature_dictionary_and_docmdp(signing_config: Config, dev_pki: DevPki
         types = [a["type"].native for a in attrs]
         assert "signing_certificate_v2" in types and "signing_time" not in types  # PAdES baseline
         assert sig.signer_info["digest_algorithm"]["algorithm"].native == "sha256"
+    assert_signed_ok(second.output, [dev_pki.ca_path], ["processor_signature", "controller_signature"])
+
+
+def test_other_signers_can_extend_it(signing_config: Config, dev_pki: DevPki, unsigned_pdf: Path) -> None:
+    """Issue 10 §4: every object number below each revision's /Size has an xref entry (LibreOffice numbers new
+    objects from the entry count), the DocMDP reference names its digest (ISO 32000-2, endesive), qpdf is clean."""
+    with SigningSession(signing_config) as session:
+        first = session.sign(unsigned_pdf, "processor")
+        assert first.output is not None
+        second = session.sign(first.output, "controller")
+        assert second.output is not None
+    for path in (unsigned_pdf, first.output, second.output):
+        data = path.read_bytes()
+        assert numbers_without_xref_entry(data) == {}, path.name
+        check = qpdf_check(path)
+        assert check.returncode == 0, check.stdout + check.stderr
+    revisions = xref_revisions(second.output.read_bytes())
+    assert len(revisions) == 3
+    assert [r.size for r in revisions] == [max(r.numbers) + 1 for r in revisions], "a /Size beyond the objects"
+    sig_p, _sig_c = PdfFileReader(io.BytesIO(second.output.read_bytes())).embedded_signatures
+    (reference,) = sig_p.sig_object["/Reference"]
+    assert reference["/TransformMethod"] == "/DocMDP" and reference["/DigestMethod"] == "/SHA256"
     assert_signed_ok(second.output, [dev_pki.ca_path], ["processor_signature", "controller_signature"])
 
 

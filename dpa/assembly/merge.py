@@ -11,6 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 from xml.sax.saxutils import escape
 
 from pypdf import PageObject, PdfReader, PdfWriter
@@ -22,11 +23,14 @@ from pypdf.generic import (
     FloatObject,
     NameObject,
     NumberObject,
+    StreamObject,
     TextStringObject,
 )
+from pypdf.xmp import XmpInformation
 
 from dpa.assembly.templates import SIGNATURE_ANCHORS, SIGNATURE_BOX_HEIGHT, SIGNATURE_BOX_WIDTH
 from dpa.errors import AssemblyError
+from dpa.roles import BY_FIELD, Party
 
 # Distance between an anchor's baseline and the top of the field below it (points).
 ANCHOR_GAP = 6.0
@@ -138,7 +142,7 @@ def assemble_pdf(body: bytes, annex: bytes, metadata: AgreementMetadata, contrac
     _copy_pdfa_catalog_entries(body_reader, writer)
     _set_metadata(writer, metadata)
     for field, anchor in anchors.items():
-        _add_signature_field(writer, field, offset + anchor.page, anchor)
+        _add_signature_field(writer, BY_FIELD[field], offset + anchor.page, anchor)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -168,10 +172,11 @@ def _set_metadata(writer: PdfWriter, metadata: AgreementMetadata) -> None:
             "/DPARecordSHA256": metadata.record_sha256,
         }
     )
-    xmp = DecodedStreamObject()
-    xmp.set_data(_xmp_packet(metadata, stamp.strftime("%Y-%m-%dT%H:%M:%SZ")).encode("utf-8"))
-    xmp.update({NameObject("/Type"): NameObject("/Metadata"), NameObject("/Subtype"): NameObject("/XML")})
-    writer.root_object[NameObject("/Metadata")] = writer._add_object(xmp)
+    packet = DecodedStreamObject()
+    packet.set_data(_xmp_packet(metadata, stamp.strftime("%Y-%m-%dT%H:%M:%SZ")).encode("utf-8"))
+    writer.xmp_metadata = XmpInformation(packet)  # pypdf's public XMP API (it parses the packet: well-formed)
+    stream = cast(StreamObject, writer.root_object["/Metadata"].get_object())  # what the setter just wrote
+    stream.update({NameObject("/Type"): NameObject("/Metadata"), NameObject("/Subtype"): NameObject("/XML")})
 
 
 def _xmp_packet(metadata: AgreementMetadata, iso: str) -> str:
@@ -229,8 +234,15 @@ def _xmp_property(name: str, description: str) -> str:
     )
 
 
-def _add_signature_field(writer: PdfWriter, name: str, page_index: int, anchor: Anchor) -> None:
-    page = writer.pages[page_index]
+def _add_signature_field(writer: PdfWriter, party: Party, page_index: int, anchor: Anchor) -> None:
+    """An empty signature field whose widget is the box under ``anchor``, with an empty appearance (PDF/A).
+
+    pypdf writes it rather than pyHanko's ``append_signature_field``: that needs a pyHanko writer, and the merge
+    is pypdf's (pyHanko cannot import pages from other PDFs). Handing pypdf's output to pyHanko would mean parsing
+    and writing the whole document a second time (about 15 ms, 40 % of the merge), with pyHanko's full writer
+    replacing the PDF/A XMP packet on write unless one of its private methods is overridden — or adding the fields
+    in an incremental update, a second revision that nobody signs before ipcall.me certifies.
+    """
     top = anchor.y - ANCHOR_GAP
     rect = [anchor.x, top - SIGNATURE_BOX_HEIGHT, anchor.x + SIGNATURE_BOX_WIDTH, top]
     appearance = DecodedStreamObject()
@@ -253,23 +265,20 @@ def _add_signature_field(writer: PdfWriter, name: str, page_index: int, anchor: 
     field = DictionaryObject(
         {
             NameObject("/FT"): NameObject("/Sig"),
-            NameObject("/T"): TextStringObject(name),
+            NameObject("/T"): TextStringObject(party.field),
+            NameObject("/TU"): TextStringObject(party.anchor),  # what Acrobat shows when the customer points at it
             NameObject("/Type"): NameObject("/Annot"),
             NameObject("/Subtype"): NameObject("/Widget"),
             NameObject("/F"): NumberObject(4),  # Print: PDF/A requires printable annotations
             NameObject("/Rect"): ArrayObject([FloatObject(round(v, 2)) for v in rect]),
-            NameObject("/P"): page.indirect_reference,
+            # pypdf has no public call for an indirect stream (an appearance must be one)
             NameObject("/AP"): DictionaryObject({NameObject("/N"): writer._add_object(appearance)}),
         }
     )
-    field_ref = writer._add_object(field)
-    annots = page.get("/Annots")
-    if annots is None:
-        page[NameObject("/Annots")] = ArrayObject([field_ref])
-    else:
-        annots.get_object().append(field_ref)
+    widget = writer.add_annotation(page_index, field)  # adds it to the page's /Annots, with /P
     root = writer.root_object
     if "/AcroForm" not in root:
+        # indirect, so that a signer updates the form without touching the catalog
         root[NameObject("/AcroForm")] = writer._add_object(DictionaryObject({NameObject("/Fields"): ArrayObject()}))
     fields = root["/AcroForm"].get_object()["/Fields"].get_object()  # type: ignore[index]
-    fields.append(field_ref)
+    fields.append(widget.indirect_reference)

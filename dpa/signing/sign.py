@@ -23,7 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
+from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
@@ -46,6 +48,10 @@ from dpa.signing.output import default_output_path, same_file
 from dpa.signing.timestamps import DpaTimeStamper, timestamper_from_config
 from dpa.signing.trust import load_trust_roots, validation_context
 
+DIGEST_ALGORITHM = "sha256"
+DIGEST_METHOD = "/SHA256"
+"""The same digest as a PDF name, for the DocMDP reference's /DigestMethod (ISO 32000-2, table 256)."""
+
 
 @dataclass(frozen=True)
 class SignResult:
@@ -67,16 +73,40 @@ class SignResult:
     output: Path | None = None
 
 
-class _UntouchedMetadataWriter(IncrementalPdfFileWriter):
-    """pyHanko's incremental writer, minus its metadata update.
+class _DpaUpdateWriter(IncrementalPdfFileWriter):
+    """pyHanko's incremental writer with three changes, so that other signers can extend what dpa writes.
 
-    pyHanko rewrites ``/Info`` ModDate/Producer and the XMP packet on every write. dpa leaves both alone: the XMP
-    of a PDF/A-2b file must stay as the converter wrote it, and a signature update should change nothing but the
-    signature field.
+    * **No metadata update.** pyHanko rewrites ``/Info`` ModDate/Producer and the XMP packet on every write. dpa
+      leaves both alone: the XMP of a PDF/A-2b file must stay as the converter wrote it, and a signature update
+      should change nothing but the signature field.
+    * **New objects are numbered from /Size.** pyHanko 0.38 starts at /Size + 1, so the number /Size is left
+      without any xref entry below the new /Size. LibreOffice numbers the objects it adds from the xref's entry
+      count and then overwrites an object (issue 10 §4). Every number below /Size must have an entry.
+    * **/DigestMethod in the DocMDP reference.** ISO 32000-2 (table 256) requires it in a signature reference
+      dictionary; pyHanko does not write it and has no option for it, and endesive refuses a certification
+      without it. It is added just before the one write that pyHanko hashes.
     """
+
+    def __init__(self, data: bytes, *, certify: bool, digest_method: str) -> None:
+        super().__init__(io.BytesIO(data), strict=True)
+        self._certify = certify
+        self._digest_method = digest_method
+        size = int(self.trailer["/Size"])
+        if self._lastobj_id == size and all(idnum < size for _gen, idnum in self.objects):
+            self._lastobj_id = size - 1  # private in pyHanko 0.38 (pinned below 0.39 in pyproject.toml)
 
     def _update_meta(self) -> None:
         return None
+
+    def write(self, stream: IO[bytes]) -> None:
+        """Write the update; a certification's DocMDP reference gets its /DigestMethod first."""
+        if self._certify:
+            signature = self.root["/Perms"]["/DocMDP"].get_object()
+            for reference in signature["/Reference"]:
+                reference = reference.get_object()
+                if reference.get("/TransformMethod") == "/DocMDP":
+                    reference[pdf_name("/DigestMethod")] = pdf_name(self._digest_method)
+        super().write(stream)  # type: ignore[no-untyped-call]
 
 
 class SigningSession:
@@ -207,7 +237,7 @@ class SigningSession:
         params = appearance_text_params(loaded.common_name, loaded.organization, role, signed_at)
         meta = PdfSignatureMetadata(
             field_name=field,
-            md_algorithm="sha256",
+            md_algorithm=DIGEST_ALGORITHM,
             subfilter=SigSeedSubFilter.PADES,
             certify=certify,
             docmdp_permissions=MDPPerm.FILL_FORMS,
@@ -220,7 +250,7 @@ class SigningSession:
             self.timestamper.last = None
         out = io.BytesIO()
         try:
-            writer = _UntouchedMetadataWriter(io.BytesIO(data), strict=True)
+            writer = _DpaUpdateWriter(data, certify=certify, digest_method=DIGEST_METHOD)
             pdf_signer.sign_pdf(writer, existing_fields_only=True, appearance_text_params=params, output=out)
         except DpaError:
             raise
