@@ -3,10 +3,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
 
-.PHONY: demo test lint bench bootstrap clean
+.PHONY: demo test lint bench bootstrap bootstrap-test clean
 
 bootstrap:
 	@bash $(BOOTSTRAP)
+
+# make test also installs the test-only packages (the customers' signing tools of tests/interop)
+bootstrap-test:
+	@bash $(BOOTSTRAP) --test
 
 demo: bootstrap
 	$(VENV)/bin/dpa demo
@@ -16,7 +20,7 @@ lint: bootstrap
 	$(VENV)/bin/ruff format --check dpa tests bench scripts
 	$(VENV)/bin/mypy
 
-test: lint
+test: bootstrap-test lint
 	$(PY) -m pytest
 
 bench: bootstrap

@@ -106,7 +106,7 @@ def nss_db_with_key(directory: Path, key: ControllerKey) -> Path:
 def pyhanko_cli(issued: Path, output: Path, key: ControllerKey, tsa_url: str | None) -> Path:
     """``pyhanko sign addsig`` in the prepared field, PAdES, with ``--timestamp-url`` when given."""
     passfile = secret_file(output.with_suffix(".pass"), key.passphrase)
-    command = [str(Path(sys.executable).with_name("pyhanko")), "sign", "addsig", "--field", CONTROLLER.field]
+    command = [sys.executable, "-m", "pyhanko", "sign", "addsig", "--field", CONTROLLER.field]
     command += ["--existing-only", "--use-pades", "--reason", CONTROLLER.stamp]
     if tsa_url:
         command += ["--timestamp-url", tsa_url]
