@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.libreoffice]
 Issue = Callable[[str], Path]
 Ingest = Callable[[Path], subprocess.CompletedProcess[str]]
 TIMESTAMP_SENTENCE = "has no RFC 3161 timestamp"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 XMP_SHORTHAND = "verify side of issue 10 §1: iText rewrites the XMP in RDF shorthand, read today as a changed title"
 LENIENT_UPDATE = "verify side of issue 10 §2: poppler's update (an orphaned object generation) is read strictly"
@@ -115,7 +116,26 @@ def test_pyhanko_cli_without_timestamp(
     issued = issue_agreement("C-PYHANKO")
     returned = pyhanko_cli(issued, issued.with_name("returned.pdf"), controller_key, None)
     assert_independently_valid(returned, customer_nssdir, [PROCESSOR.field, CONTROLLER.field])
-    assert_waits_for_a_timestamp(verifier.verify_file(returned))
+    report = verifier.verify_file(returned)
+    assert_waits_for_a_timestamp(report)
+    # the README shows legal this very sentence
+    (sentence,) = [p for p in report.problems if TIMESTAMP_SENTENCE in p]
+    assert sentence in README.read_text(encoding="utf-8"), sentence
+
+
+def test_readme_tells_the_customer_how_to_sign_in_acrobat() -> None:
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    section = text[text.index("**In Adobe Acrobat (or Reader)**") :]
+    for needed in (
+        CONTROLLER.anchor,  # the prepared field, by the words printed above it and its name in Acrobat
+        CONTROLLER.field,
+        "Preferences → Security → Time Stamp Servers",
+        'Do **not** use "Fill & Sign"',
+        "What legal sees",
+        "instead of signing digitally",
+        "instead of the prepared one",
+    ):
+        assert needed in section, needed
 
 
 # --- poppler ---------------------------------------------------------------------------------------------------------
