@@ -112,7 +112,7 @@ def pyhanko_cli(issued: Path, output: Path, key: ControllerKey, tsa_url: str | N
         command += ["--timestamp-url", tsa_url]
     command += ["pkcs12", "--passfile", str(passfile), str(issued), str(output), str(key.p12)]
     try:
-        run_tool(command)
+        run_tool(command, cwd=output.parent)  # pyHanko's CLI reads a pyhanko.yml from its working folder
     finally:
         passfile.unlink()
     return output
