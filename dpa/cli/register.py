@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app
+from dpa.cli.options import OutputPath
 
 if TYPE_CHECKING:
     from dpa.register import Register
@@ -73,7 +74,7 @@ def register_show(app: AppContext, customer_id: str) -> None:
 
 
 @register.command("export")
-@click.argument("target", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target", metavar="FILE.csv", type=OutputPath(dir_okay=False, path_type=Path))
 @pass_app
 def register_export(app: AppContext, target: Path) -> None:
     """Write every agreement to a CSV file."""

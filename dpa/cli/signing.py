@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
+from dpa.cli.options import OutputPath
 
 
 @cli.command()
@@ -22,7 +23,7 @@ from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     help="Where to write the signed PDF. Default: next to PDF, NAME.processor-signed.pdf after the processor, "
     "NAME.signed.pdf after the controller (a trailing .processor-signed/.signed in NAME is replaced).",
 )

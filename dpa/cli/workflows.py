@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
+from dpa.cli.options import OutputPath
 from dpa.cli.verify import echo_report
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     help="Where to write the issued PDF (default: OUTPUT/<id>.pdf, OUTPUT from [paths] in dpa.toml).",
 )
 @click.option("--tsa", "tsa_urls", multiple=True, metavar="URL", help="TSA URL(s) for this run (repeatable).")
@@ -67,7 +68,7 @@ def issue(
     "-o",
     "--output",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     help="Output folder (default: OUTPUT/batch, OUTPUT from [paths] in dpa.toml).",
 )
 @click.option(
@@ -173,7 +174,7 @@ def ingest(app: AppContext, pdfs: tuple[Path, ...]) -> None:
     "-o",
     "--output",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     default=Path("output/demo"),
     show_default=True,
     help="Folder for the demo's PKI, agreement, register.",
