@@ -157,7 +157,7 @@ def _clean_text(value: Any, name: str, problems: list[str], limit_key: str | Non
     """
     if value is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         problems.append(f"{name}: must be text")
         return None
     text = unicodedata.normalize("NFC", str(value)).strip()
@@ -182,6 +182,8 @@ def is_blank(text: str) -> bool:
     """True when ``text`` shows nothing: once every kind of white space (Unicode Zs/Zl/Zp, tabs and other control
     characters), every format character (Cf: zero-width space and joiners, BOM, soft hyphen …) and the invisible
     fillers are removed, nothing is left but combining marks (Mn/Me), if anything."""
+    if text[:1].isalnum():  # the usual case: a visible first character
+        return False
     for char in text:
         if char.isspace() or char in INVISIBLE_FILLERS:
             continue
@@ -202,6 +204,8 @@ def _required(name: str, raw: Any, problems: list[str]) -> None:
 
 def _forbidden_character(text: str) -> str:
     """Describe the first control, format, bidi or surrogate character in ``text``, or return ''."""
+    if text.isprintable():  # every character looked for below is unprintable: the usual case, checked in C
+        return ""
     for index, char in enumerate(text):
         code = ord(char)
         if char in BIDI_CONTROLS:
@@ -365,8 +369,12 @@ class CsvRow:
     raw_id: str
 
 
-def iter_csv(path: Path) -> Iterator[CsvRow]:
-    """Stream the rows of a CRM export; each row is validated on its own (line numbers are 1-based)."""
+def iter_csv(path: Path, only_lines: frozenset[int] | None = None) -> Iterator[CsvRow]:
+    """Stream the rows of a CRM export; each row is validated on its own (line numbers are 1-based).
+
+    With ``only_lines``, only the rows that start on those lines are validated and yielded (a second pass over a
+    file already validated once).
+    """
     try:
         handle = path.open("r", encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -395,6 +403,8 @@ def iter_csv(path: Path) -> Iterator[CsvRow]:
                 raise RecordError(["the header must contain at least the columns id and name"], f"{path}:1")
             for row in reader:
                 line = reader.line_num
+                if only_lines is not None and line not in only_lines:
+                    continue
                 source = f"{path}:{line}"
                 raw_id = str(row.get("id") or "")
                 if None in row:

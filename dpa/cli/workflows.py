@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from dpa.cli.verify import echo_report
 
 if TYPE_CHECKING:
     from dpa.workflows.batch import Progress as BatchProgress
+    from dpa.workflows.batch import RowProblem
 
 
 @cli.command()
@@ -104,7 +105,7 @@ def batch(
     Every row is validated first; bad rows are reported with line and field and the good rows go ahead. Each
     agreement is written atomically as DIR/<id>.pdf and DIR/manifest.csv records every row (id, status, file,
     sha256, error). Rerunning skips rows whose agreement exists for the same record and template; a changed
-    record or template moves the old file aside (<id>.<hash>.pdf) and issues a new one. Exit 0 when every row
+    record or template moves the old file aside (<id>.~<hash>.pdf) and issues a new one. Exit 0 when every row
     succeeded, 1 otherwise.
 
     \b
@@ -123,8 +124,7 @@ def batch(
     target = out_dir or app.config.paths.output / "batch"
     with _batch_progress(app) as on_progress:
         summary = run_batch(csv_path, target, app.config, options, on_progress)
-    for problem in summary.invalid:
-        click.echo(f"dpa: row error: {problem.message}", err=True)
+    _echo_row_errors(app, summary.invalid, None if dry_run else target / "manifest.csv")
     if dry_run:
         app.info(f"{summary.rows} rows: {summary.rows - len(summary.invalid)} valid, {len(summary.invalid)} invalid")
     else:
@@ -199,6 +199,21 @@ def demo(app: AppContext, directory: Path) -> None:
     echo_report(result.report)
     if result.report.effective_date is None:
         raise click.exceptions.Exit(1)
+
+
+SHOWN_ROW_ERRORS = 20
+"""How many invalid rows ``dpa batch`` prints (all of them with -v); the manifest keeps every one."""
+
+
+def _echo_row_errors(app: AppContext, invalid: Sequence[RowProblem], manifest: Path | None) -> None:
+    """The first invalid rows on stderr, and how many more there are and where they all are."""
+    shown = invalid if app.verbose else invalid[:SHOWN_ROW_ERRORS]
+    for problem in shown:
+        click.echo(f"dpa: row error: {problem.message}", err=True)
+    more = len(invalid) - len(shown)
+    if more:
+        where = f"all are in {manifest}" if manifest else "a run without --dry-run lists all in the manifest"
+        click.echo(f"dpa: ... and {more} more row errors ({len(invalid)} in all; {where}; -v shows them)", err=True)
 
 
 @contextlib.contextmanager
