@@ -8,8 +8,8 @@ thread waits for soffice another renders, merges or signs: the stages overlap an
 Resume and idempotency: ``DIR/<id>.pdf`` carries its idempotency key (customer id, template version, record hash)
 in its metadata. A row whose output exists with the same key is skipped; a changed record or template moves the
 old file aside as ``<id>.~<sha256 prefix>.pdf`` and issues a new one. Outputs are written atomically and the
-manifest is appended and flushed row by row (fsynced in groups), then compacted at the end, so a run killed at any moment leaves no
-half-written PDF under a final name and the next run finishes the job.
+manifest is appended and flushed row by row (fsynced in groups), then compacted at the end, so a run killed at any
+moment leaves no half-written PDF under a final name and the next run finishes the job.
 """
 
 from __future__ import annotations
