@@ -16,6 +16,7 @@ from dpa.cli.options import OutputPath
 from dpa.cli.verify import echo_report
 
 if TYPE_CHECKING:
+    from dpa.verify.verifier import Verifier
     from dpa.workflows.batch import Progress as BatchProgress
     from dpa.workflows.batch import RowProblem
 
@@ -141,32 +142,61 @@ def batch(
 
 @cli.command()
 @click.argument("pdfs", metavar="PDF...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--trust",
+    "trust",
+    multiple=True,
+    metavar="PEM",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also trust this CA for the customers' signatures in this run, as dpa verify --trust (repeatable).",
+)
+@click.option(
+    "--confirm-signer",
+    is_flag=True,
+    help="Legal confirms that the controller's signer of this one PDF signs for the customer, although the "
+    "certificate names neither the customer's legal name nor its e-mail domain; recorded in the register.",
+)
 @pass_app
-def ingest(app: AppContext, pdfs: tuple[Path, ...]) -> None:
+def ingest(app: AppContext, pdfs: tuple[Path, ...], trust: tuple[Path, ...], confirm_signer: bool) -> None:
     """Take counter-signed agreements back into the register.
 
-    Each PDF must extend the issued file byte for byte (the customer signed exactly what was issued) and verify
-    (both parties, trusted timestamps). It is then stored next to the issued file as <id>.signed.pdf and the
-    agreement becomes effective from the date of the last signature. Otherwise the reason is recorded and the
-    status stays. Ingesting the same file twice is harmless. Exit 1 when any file was not accepted.
+    Each PDF must extend the issued file byte for byte and keep ipcall.me's issued signature (the customer signed
+    exactly what was issued), verify (both parties, trusted timestamps), and be signed for the customer: the
+    controller's certificate must name the customer's legal name (O) or e-mail domain, or legal confirms that
+    signer with --confirm-signer. It is then stored beside the issued file as signed/<id>+<n>.pdf and the
+    agreement becomes effective from the date of the last signature. Refused, with the reason recorded: a
+    rewritten or regenerated document, a signature made with ipcall.me's own certificate, and any second,
+    different return of an agreement already effective (the signed copy on file is never replaced). Ingesting the
+    same file twice is harmless. Exit 1 when any file was not accepted.
 
     \b
-    Example:
+    Examples:
       dpa --config dpa.toml ingest returned/C-10001.pdf
+      dpa ingest returned/C-10001.pdf --trust klant-ca.pem
+      dpa ingest returned/C-10001.pdf --confirm-signer     (after legal checked who signed)
     """
     from dpa.register import Register
-    from dpa.verify.verifier import Verifier
     from dpa.workflows.ingest import ingest_file
 
+    if confirm_signer and len(pdfs) != 1:
+        raise click.UsageError("--confirm-signer confirms the signer of one PDF: give exactly one")
     refused = 0
-    with Register(app.config.paths.register) as register, Verifier(app.config) as verifier:
+    with Register(app.config.paths.register) as register, _ingest_verifier(app, trust) as verifier:
         for pdf in pdfs:
-            result = ingest_file(pdf, register, verifier)
+            result = ingest_file(pdf, register, verifier, confirm_signer=confirm_signer)
             customer = result.agreement.customer_id if result.agreement else "?"
-            click.echo(f"{pdf}: {'accepted' if result.accepted else 'REFUSED'} ({customer}): {result.reason}")
+            verdict = "accepted" if result.accepted else ("WAITING" if result.waiting_for_legal else "REFUSED")
+            click.echo(f"{pdf}: {verdict} ({customer}): {result.reason}")
             refused += not result.accepted
     if refused:
         raise click.exceptions.Exit(1)
+
+
+def _ingest_verifier(app: AppContext, trust: tuple[Path, ...]) -> Verifier:
+    """The one place where ``dpa ingest`` builds its verifier from the command line's options."""
+    from dpa.verify.verifier import Verifier
+
+    return Verifier(app.config, extra_trust=list(trust))
 
 
 @cli.command()
