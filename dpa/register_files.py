@@ -1,8 +1,10 @@
-"""The register's files as evidence: what may be deleted, what an export may write onto, what is on file.
+"""The register's files as evidence: what may be deleted, what an export may write onto, what is on file, when an
+agreement may be issued again.
 
 Kept apart from :mod:`dpa.register` (the database) so that the rules about files read on their own: a file is
 deleted only while it still holds the bytes the register recorded for it; an export never lands on the register or
-on a file the register keeps, and onto another existing file only when that is an export dpa wrote.
+on a file the register keeps, and onto another existing file only when that is an export dpa wrote; an agreement
+is issued again only when its issued file was lost.
 """
 
 from __future__ import annotations
