@@ -182,7 +182,8 @@ def is_blank(text: str) -> bool:
     """True when ``text`` shows nothing: once every kind of white space (Unicode Zs/Zl/Zp, tabs and other control
     characters), every format character (Cf: zero-width space and joiners, BOM, soft hyphen …) and the invisible
     fillers are removed, nothing is left but combining marks (Mn/Me), if anything."""
-    if text[:1].isalnum():  # the usual case: a visible first character
+    first = text[:1]
+    if first.isascii() and first.isalnum():  # the usual case; Hangul fillers are letters too, so only ASCII here
         return False
     for char in text:
         if char.isspace() or char in INVISIBLE_FILLERS:
