@@ -57,3 +57,10 @@ class BatchError(DpaError):
 
 class RegisterError(DpaError):
     """The agreement register cannot be read or written, or an operation on it is not allowed."""
+
+
+class EvidenceError(DpaError):
+    """Writing would replace evidence: an agreement the register knows, a stored signed copy, the register itself.
+
+    Nothing was written; the message names the file and what is on record for it.
+    """

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from dpa.errors import DpaError
+from dpa.errors import DpaError, EvidenceError
 
 
 def read_input(path: Path, what: str) -> bytes:
@@ -43,13 +43,77 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_new(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically, never replacing a file that is there: for evidence.
+
+    Returns True when the file was written, False when ``path`` already holds exactly ``data``. Raises
+    :class:`~dpa.errors.EvidenceError` when it holds anything else. The final name is made with a hard link of a
+    complete, fsynced temporary file, which fails instead of replacing (even when another process writes the
+    same name at the same moment).
+    """
+    path = Path(path)
+    if _same_content(path, data):
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise DpaError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        if _same_content(path, data):
+            return False
+        raise EvidenceError(f"{path} already exists with other content; it is never replaced") from None
+    except OSError as exc:
+        raise DpaError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    _fsync_folder(path.parent)
+    return True
+
+
 def move_aside(path: Path) -> Path:
-    """Rename an existing output to ``<stem>.<sha256 prefix>.pdf`` beside it; returns the new path."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    aside = path.with_name(f"{path.name.removesuffix('.pdf')}.{digest}.pdf")
-    os.replace(path, aside)
+    """Rename an existing output to ``<name>.~<sha256 prefix>.pdf`` beside it, never replacing a file; returns the
+    new path.
+
+    Ids and generated names never contain ``~``, so a moved-aside copy cannot take another customer's name. When
+    that name already holds the same bytes, ``path`` is only removed (its content is kept there).
+    """
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    aside = path.with_name(f"{path.name.removesuffix('.pdf')}.~{digest}.pdf")
+    try:
+        os.link(path, aside)
+    except FileExistsError:
+        if not _same_content(aside, data):
+            raise EvidenceError(f"cannot move {path} aside: {aside} exists with other content") from None
+    os.unlink(path)
     _fsync_folder(path.parent)
     return aside
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 (hex) of a regular file's content, or None when there is no readable regular file at ``path``."""
+    try:
+        if not path.is_file():
+            return None
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _same_content(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a regular file holding exactly ``data`` (False when there is none)."""
+    try:
+        return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

@@ -85,6 +85,7 @@ FIELDS = (
     "language",
 )
 LIST_FIELDS = ("annex_rows",)
+REQUIRED_FIELDS = ("id", "name")
 
 
 @dataclass(frozen=True)
@@ -148,35 +149,75 @@ class CustomerRecord:
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
 
 
-def _clean_text(value: Any, name: str, problems: list[str], limit_key: str | None = None) -> str:
-    """NFC-normalise a text value and check it for forbidden characters and length."""
+def _clean_text(value: Any, name: str, problems: list[str], limit_key: str | None = None) -> str | None:
+    """NFC-normalise a text value and check it for forbidden characters and length.
+
+    Returns the text; ``""`` when the value is absent or blank-looking (:func:`is_blank`); ``None`` when it was
+    rejected (the problem is then already in ``problems``).
+    """
     if value is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         problems.append(f"{name}: must be text")
-        return ""
+        return None
     text = unicodedata.normalize("NFC", str(value)).strip()
+    if is_blank(text):
+        return ""
     bad = _forbidden_character(text)
     if bad:
         problems.append(f"{name}: contains {bad}")
-        return ""
+        return None
     limit = MAX_LENGTHS[limit_key or name]
     if len(text) > limit:
         problems.append(f"{name}: longer than {limit} characters ({len(text)})")
-        return ""
+        return None
     return text
 
 
+INVISIBLE_FILLERS = frozenset("\u034f\u115f\u1160\u2800\u3164\uffa0")
+"""Letters and symbols that draw nothing: combining grapheme joiner, Hangul fillers, the blank Braille pattern."""
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` shows nothing: once every kind of white space (Unicode Zs/Zl/Zp, tabs and other control
+    characters), every format character (Cf: zero-width space and joiners, BOM, soft hyphen …) and the invisible
+    fillers are removed, nothing is left but combining marks (Mn/Me), if anything."""
+    first = text[:1]
+    if first.isascii() and first.isalnum():  # the usual case; Hangul fillers are letters too, so only ASCII here
+        return False
+    for char in text:
+        if char.isspace() or char in INVISIBLE_FILLERS:
+            continue
+        if unicodedata.category(char) not in ("Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me"):
+            return False
+    return True
+
+
+def _required(name: str, raw: Any, problems: list[str]) -> None:
+    """Report a required field that is missing, empty or blank-looking."""
+    if raw is None or raw == "":
+        problems.append(f"{name}: required")
+    else:
+        problems.append(
+            f"{name}: required, but the value is blank (only white space, invisible or combining characters)"
+        )
+
+
 def _forbidden_character(text: str) -> str:
-    """Describe the first control, bidi or surrogate character in ``text``, or return ''."""
+    """Describe the first control, format, bidi or surrogate character in ``text``, or return ''."""
+    if text.isprintable():  # every character looked for below is unprintable: the usual case, checked in C
+        return ""
     for index, char in enumerate(text):
         code = ord(char)
         if char in BIDI_CONTROLS:
             return f"a bidirectional control character U+{code:04X} at position {index + 1}"
         if 0xD800 <= code <= 0xDFFF:
             return f"a lone surrogate U+{code:04X} at position {index + 1}"
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") and char not in ("\u00ad",):
+        category = unicodedata.category(char)
+        if category in ("Cc", "Zl", "Zp"):
             return f"a control character U+{code:04X} at position {index + 1}"
+        if category == "Cf" and char != "\u00ad":
+            return f"an invisible format character U+{code:04X} at position {index + 1}"
     return ""
 
 
@@ -186,18 +227,17 @@ def record_from_mapping(data: Mapping[str, Any], source: str = "") -> CustomerRe
     for key in data:
         if key not in FIELDS and key not in LIST_FIELDS:
             problems.append(f"{key}: unknown field (allowed: {', '.join(FIELDS + LIST_FIELDS)})")
-    values = {name: _clean_text(data.get(name), name, problems) for name in FIELDS}
+    cleaned = {name: _clean_text(data.get(name), name, problems) for name in FIELDS}
+    for name in REQUIRED_FIELDS:
+        if cleaned[name] == "":
+            _required(name, data.get(name), problems)
+    values = {name: text or "" for name, text in cleaned.items()}
 
-    if not values["id"]:
-        if "id" not in data or data.get("id") in (None, ""):
-            problems.append("id: required")
-    elif not ID_PATTERN.match(values["id"]):
+    if values["id"] and not ID_PATTERN.match(values["id"]):
         problems.append(
             "id: must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit "
             "(it becomes a file name)"
         )
-    if not values["name"] and (data.get("name") in (None, "")):
-        problems.append("name: required")
 
     country = values["country"].upper() or "NL"
     if not COUNTRY_PATTERN.match(country):
@@ -255,6 +295,9 @@ def _annex_rows(raw: Any, problems: list[str]) -> tuple[AnnexRow, ...]:
                 problems.append(f"{where}.{key}: unknown field")
         subjects = _clean_text(item.get("data_subjects"), f"{where}.data_subjects", problems, "data_subjects")
         purposes = _clean_text(item.get("purposes"), f"{where}.purposes", problems, "purposes")
+        for key, value in (("data_subjects", subjects), ("purposes", purposes)):
+            if value == "":
+                _required(f"{where}.{key}", item.get(key), problems)
         raw_categories = item.get("data_categories")
         if isinstance(raw_categories, str):
             raw_categories = [raw_categories]
@@ -264,12 +307,9 @@ def _annex_rows(raw: Any, problems: list[str]) -> tuple[AnnexRow, ...]:
         categories = tuple(
             _clean_text(c, f"{where}.data_categories", problems, "data_category") for c in raw_categories
         )
-        for key, value in (("data_subjects", subjects), ("purposes", purposes)):
-            if not value and not item.get(key):
-                problems.append(f"{where}.{key}: required")
-        if not any(categories) and raw_categories == []:
-            problems.append(f"{where}.data_categories: required")
-        rows.append(AnnexRow(subjects, tuple(c for c in categories if c), purposes))
+        if not any(categories) and None not in categories:
+            _required(f"{where}.data_categories", raw_categories or None, problems)
+        rows.append(AnnexRow(subjects or "", tuple(c for c in categories if c), purposes or ""))
     return tuple(rows)
 
 
@@ -288,16 +328,36 @@ def load_record(path: Path) -> CustomerRecord:
         if suffix == ".toml":
             data: Any = tomllib.loads(text)
         elif suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         else:
             raise RecordError(["unsupported file type: use .toml or .json (or a .csv with dpa batch)"], str(path))
     except tomllib.TOMLDecodeError as exc:
         raise RecordError([f"not valid TOML: {exc}"], str(path)) from None
     except json.JSONDecodeError as exc:
         raise RecordError([f"not valid JSON: {exc}"], str(path)) from None
+    except _DuplicateKey as exc:
+        raise RecordError(
+            [f"the key '{exc.key}' appears more than once (which one counts would be a guess)"], str(path)
+        ) from None
     if not isinstance(data, dict):
         raise RecordError(["must contain one object/table of fields"], str(path))
     return record_from_mapping(data, str(path))
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json`` object hook: a key twice in one object is an error, never "the last one wins"."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 @dataclass(frozen=True)
@@ -310,8 +370,12 @@ class CsvRow:
     raw_id: str
 
 
-def iter_csv(path: Path) -> Iterator[CsvRow]:
-    """Stream the rows of a CRM export; each row is validated on its own (line numbers are 1-based)."""
+def iter_csv(path: Path, only_lines: frozenset[int] | None = None) -> Iterator[CsvRow]:
+    """Stream the rows of a CRM export; each row is validated on its own (line numbers are 1-based).
+
+    With ``only_lines``, only the rows that start on those lines are validated and yielded (a second pass over a
+    file already validated once).
+    """
     try:
         handle = path.open("r", encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -322,6 +386,15 @@ def iter_csv(path: Path) -> Iterator[CsvRow]:
             header = reader.fieldnames
             if not header:
                 raise RecordError(["the CSV file is empty (no header line)"], str(path))
+            duplicates = sorted({h for h in header if header.count(h) > 1})
+            if duplicates:
+                raise RecordError(
+                    [
+                        f"column(s) {', '.join(duplicates)} appear more than once in the header (which one counts "
+                        "would be a guess)"
+                    ],
+                    f"{path}:1",
+                )
             unknown = [h for h in header if h not in FIELDS]
             if unknown:
                 raise RecordError(
@@ -331,6 +404,8 @@ def iter_csv(path: Path) -> Iterator[CsvRow]:
                 raise RecordError(["the header must contain at least the columns id and name"], f"{path}:1")
             for row in reader:
                 line = reader.line_num
+                if only_lines is not None and line not in only_lines:
+                    continue
                 source = f"{path}:{line}"
                 raw_id = str(row.get("id") or "")
                 if None in row:

@@ -8,9 +8,6 @@ the files and the personal data go; a tombstone with hashes and dates stays.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 import sqlite3
 import threading
@@ -21,9 +18,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from dpa.errors import RegisterError
-from dpa.files import spreadsheet_safe, write_atomic
+from dpa.errors import EvidenceError, RegisterError
+from dpa.files import file_sha256
 from dpa.records import CustomerRecord
+from dpa.register_files import already_effective, check_export_target, delete_if_holds, refuse_reissue, write_export
 
 STATUSES = ("issued", "effective", "rejected", "ended", "purged")
 RETENTION_YEARS = 2
@@ -73,6 +71,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
     ),
+    (  # legal's confirmation that a signer whose certificate does not name the customer signs for this agreement
+        """CREATE TABLE signer_confirmations (
+            agreement_id       INTEGER NOT NULL REFERENCES agreements (id),
+            certificate_sha256 TEXT NOT NULL,
+            subject            TEXT NOT NULL,
+            at                 TEXT NOT NULL,
+            PRIMARY KEY (agreement_id, certificate_sha256)
+        )""",
+    ),
 )
 
 
@@ -101,6 +108,12 @@ class Agreement:
     effective_date: str | None
     cooperation_end: str | None
 
+    def files(self) -> list[tuple[str, str]]:
+        """(path, SHA-256) of every file the register keeps for this agreement: the issued file (wherever it was
+        moved aside to) and the stored signed copy."""
+        found = [(self.issued_file, self.issued_sha256), (self.signed_file, self.signed_sha256)]
+        return [(name, sha256) for name, sha256 in found if name and sha256]
+
     def as_dict(self) -> dict[str, Any]:
         """The row as a plain dict (for JSON and CSV)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -118,6 +131,14 @@ class Event:
 
 
 AGREEMENT_COLUMNS = ", ".join(f.name for f in fields(Agreement))
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """A file the register keeps: whose agreement, and whether it is the ``issued`` file or the ``signed`` copy."""
+
+    agreement: Agreement
+    kind: str
 
 
 def _now() -> str:
@@ -207,7 +228,7 @@ class Register:
             (record.id, template_version, record.sha256()),
         )
         if rows:
-            _refuse_reissue(Agreement(**dict(rows[0])))
+            refuse_reissue(Agreement(**dict(rows[0])))
 
     def record_issued(
         self, record: CustomerRecord, template_version: str, issued_file: Path, issued_sha256: str
@@ -222,7 +243,7 @@ class Register:
             if existing is not None and existing["issued_sha256"] == issued_sha256:
                 return Agreement(**dict(existing))
             if existing is not None:
-                _refuse_reissue(Agreement(**dict(existing)))
+                refuse_reissue(Agreement(**dict(existing)))
                 db.execute(
                     "UPDATE agreements SET issued_file = ?, issued_sha256 = ?, issued_at = ? WHERE id = ?",
                     (str(issued_file), issued_sha256, _now(), existing["id"]),
@@ -273,20 +294,49 @@ class Register:
         effective_date: date | None,
         detail: str,
     ) -> Agreement:
-        """Record an ingest: with an effective date the agreement becomes ``effective``, else only the event."""
+        """Record an ingest: with an effective date an issued agreement becomes ``effective``, else only the event.
+
+        Evidence is never replaced: the same signed copy again is only an event (``ingested-again``); a different
+        one for an agreement that is already effective raises :class:`~dpa.errors.EvidenceError` naming what is on
+        file, and changes nothing.
+        """
         with self._transaction() as db:
             current = self._get(db, agreement_id)
-            if effective_date is not None and current.status in ("issued", "effective"):
+            if effective_date is not None and current.status == "effective":
+                if current.signed_sha256 != signed_sha256:
+                    raise EvidenceError(already_effective(current))
+                kind = "ingested-again"
+            elif effective_date is not None and current.status == "issued":
                 db.execute(
                     "UPDATE agreements SET status = 'effective', effective_date = ?, signed_file = ?, "
                     "signed_sha256 = ? WHERE id = ?",
                     (effective_date.isoformat(), str(signed_file), signed_sha256, agreement_id),
                 )
-                kind = "effective" if current.signed_sha256 != signed_sha256 else "ingested-again"
+                kind = "effective"
             else:
                 kind = "ingest-refused"
             self._event(db, agreement_id, kind, signed_sha256, verdict, detail)
             return self._get(db, agreement_id)
+
+    def confirm_signer(self, agreement_id: int, certificate_sha256: str, subject: str, file_sha256: str) -> None:
+        """Legal confirms that the certificate ``certificate_sha256`` (subject DN ``subject``) signs for this
+        agreement although it does not name the customer; recorded with an event."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO signer_confirmations (agreement_id, certificate_sha256, subject, at) "
+                "VALUES (?, ?, ?, ?)",
+                (agreement_id, certificate_sha256, subject, _now()),
+            )
+            detail = f"legal confirmed the signer {subject} (certificate SHA-256 {certificate_sha256})"
+            self._event(db, agreement_id, "signer-confirmed", file_sha256, None, detail)
+
+    def signer_confirmed(self, agreement_id: int, certificate_sha256: str) -> bool:
+        """Whether legal confirmed this certificate as a signer for this agreement."""
+        rows = self._read(
+            "SELECT 1 FROM signer_confirmations WHERE agreement_id = ? AND certificate_sha256 = ?",
+            (agreement_id, certificate_sha256),
+        )
+        return bool(rows)
 
     def record_refusal(self, agreement_id: int, file_sha256: str, verdict: str, detail: str) -> None:
         """Record a returned file that was refused before verification (e.g. not an extension of the issued one)."""
@@ -325,20 +375,19 @@ class Register:
             if dry_run:
                 return due
             for agreement in due:
-                for name in (agreement.issued_file, agreement.signed_file):
-                    if name:
-                        try:
-                            Path(name).unlink(missing_ok=True)
-                        except OSError as exc:
-                            raise RegisterError(f"cannot delete {name}: {exc.strerror or exc}") from None
+                left = [
+                    name
+                    for name, sha256 in agreement.files()
+                    if not delete_if_holds(Path(name), sha256) and Path(name).exists()
+                ]
                 assignments = ", ".join(f"{c} = NULL" for c in PERSONAL_COLUMNS)
                 db.execute(
                     f"UPDATE agreements SET {assignments}, status = 'purged' WHERE id = ?",
                     (agreement.id,),
                 )
-                self._event(
-                    db, agreement.id, "purged", None, None, "files and personal data deleted (art. 10.2 retention)"
-                )
+                note = f"; left in place, since they now hold other content: {', '.join(left)}" if left else ""
+                detail = "files and personal data deleted (art. 10.2 retention)" + note
+                self._event(db, agreement.id, "purged", None, None, detail)
             return due
 
     @staticmethod
@@ -386,42 +435,29 @@ class Register:
         )
         return [Event(**dict(row)) for row in rows]
 
-    def export_csv(self, target: Path) -> int:
-        """Write every agreement as CSV (atomically, formulas neutralised); returns the number of rows."""
-        rows = self.agreements()
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(Agreement)])
-        writer.writeheader()
-        for agreement in rows:
-            writer.writerow(
-                {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in agreement.as_dict().items()}
-            )
-        write_atomic(target, out.getvalue().encode("utf-8"))
-        return len(rows)
-
-
-def _refuse_reissue(existing: Agreement) -> None:
-    """An agreement for the same record and template exists: issuing it again would orphan the customer's copy.
-
-    Allowed only when the issued file is gone (lost) and the agreement is still merely issued.
-    """
-    if existing.status != "issued":
-        raise RegisterError(
-            f"{existing.customer_id}: the agreement for this record and template is already {existing.status}; "
-            "it is not issued again"
-        )
-    if existing.issued_file and _file_sha256(Path(existing.issued_file)) == existing.issued_sha256:
-        raise RegisterError(
-            f"{existing.customer_id}: this agreement was already issued as {existing.issued_file}; send that file "
-            "(issuing it again would leave the customer's copy without a match)"
-        )
-
-
-def _file_sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+    def known_file(self, path: Path) -> KnownFile | None:
+        """The agreement that ``path`` is a file of (by its place, or by its content when it exists), or None."""
+        where = str(path.resolve())
+        digest = file_sha256(path)
+        for agreement in self.agreements():
+            for kind, name, sha256 in (
+                ("issued", agreement.issued_file, agreement.issued_sha256),
+                ("signed", agreement.signed_file, agreement.signed_sha256),
+            ):
+                if (name and str(Path(name).resolve()) == where) or (digest is not None and digest == sha256):
+                    return KnownFile(agreement, kind)
         return None
+
+    def export_csv(self, target: Path, *, force: bool = False) -> int:
+        """Write every agreement as CSV (atomically, formulas neutralised); returns the number of rows.
+
+        Never onto the register itself or a file the register keeps; onto another existing file only when it is
+        an export this method wrote (its header line is recognised), or with ``force``.
+        """
+        check_export_target(target, self.path, self.known_file(target), force=force)
+        rows = self.agreements()
+        write_export(target, rows)
+        return len(rows)
 
 
 def _years_before(day: date, years: int) -> date:

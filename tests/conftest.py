@@ -34,6 +34,10 @@ EXAMPLE_FIELDS = {
 }
 
 
+EXAMPLE_SIGNER_EMAIL = "j.devries@voorbeeld.example"
+"""The development controller certificate's e-mail address: the domain of EXAMPLE_FIELDS' e-mail."""
+
+
 def docx_bytes(text: str) -> bytes:
     """A one-paragraph Word document."""
     document = Document()
@@ -104,7 +108,9 @@ def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPki]:
     """``dpa pki init`` output for the whole session, with its passphrases in the environment."""
     from dpa.devtools.devpki import init_dev_pki
 
-    pki = init_dev_pki(tmp_path_factory.mktemp("dev-pki"))
+    # The example controller signs with an address at the test customers' domain (EXAMPLE_FIELDS' e-mail), so
+    # that ingest recognises it as the customer (DESIGN §6 "The signer is the customer").
+    pki = init_dev_pki(tmp_path_factory.mktemp("dev-pki"), controller_email=EXAMPLE_SIGNER_EMAIL)
     with pytest.MonkeyPatch.context() as mp:
         for name, value in pki.secrets.items():
             mp.setenv(name, value)

@@ -245,3 +245,41 @@ def test_cli_batch_bad_input(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "unknown column" in bad.stderr
     zero = subprocess.run([*DPA, "batch", str(tmp_path / "bad.csv"), "--jobs", "0"], capture_output=True, text=True)
     assert zero.returncode == 2
+
+
+def test_one_valid_and_100000_invalid_rows_finish_in_seconds(tmp_path: Path, signing_config: Config) -> None:
+    rows = [customer_row(0)] + [{**customer_row(i + 1), "kvk": "1"} for i in range(100_000)]
+    csv_path = write_customers(tmp_path / "crm.csv", rows)
+    out = tmp_path / "out"
+    config_file = config_file_for(signing_config, tmp_path)
+    command = [*DPA, "--config", str(config_file), "batch", str(csv_path), "-o", str(out), "--jobs", "1"]
+    started = time.monotonic()
+    result = subprocess.run(
+        [*command, "--tsa", signing_config.tsa.urls[0]], capture_output=True, text=True, timeout=600
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert elapsed < 150, f"{elapsed:.0f} s for one agreement and 100,000 bad rows"  # generous: a loaded machine
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dpa: row error:")]
+    assert len(errors) == 20 and "line 2" not in errors[0] and f"{csv_path}:3: kvk:" in errors[0]
+    assert "... and 99980 more row errors (100000 in all; all are in" in result.stderr
+    assert "100001 rows: 1 issued, 0 already done, 100000 failed" in result.stderr
+    entries = manifest(out)
+    assert len(entries) == 100_001
+    assert [e["id"] for e in entries if e["status"] == "ok"] == ["T-00000"]
+    assert sum(e["status"] == "error" and "kvk:" in e["error"] for e in entries) == 100_000
+    assert_processor_signed(out / "T-00000.pdf")
+
+
+def test_the_manifest_is_fsynced_in_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dpa.workflows import batch
+
+    calls: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(batch.os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+    writer = batch._Manifest(tmp_path / "manifest.csv")
+    for number in range(5000):
+        writer.append(f"T-{number:05d}", "error", "", "", "kvk: must be exactly 8 digits")
+    writer.compact()
+    assert 1 <= len(calls) <= 5000 // batch._Manifest.SYNC_ROWS + 10, len(calls)  # + one per second of a slow run
+    assert len(manifest(tmp_path)) == 5000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import click
 import pytest
@@ -79,3 +80,37 @@ def test_errors_are_one_line_without_traceback() -> None:
 def test_usage_error_exit_code() -> None:
     result = subprocess.run([*DPA, "sign", "x.pdf"], capture_output=True, text=True)
     assert result.returncode == 2 and "--as" in result.stderr
+
+
+def commands_with_an_output() -> list[str]:
+    names = []
+    for command in DESIGNED:
+        if any(isinstance(p, click.Option) and "-o" in p.opts for p in find(command).params):
+            names.append(command)
+    return names
+
+
+def test_the_commands_that_write_take_dash_o() -> None:
+    assert sorted(commands_with_an_output()) == ["batch", "demo", "generate", "issue", "sign"]
+
+
+@pytest.mark.parametrize("command", commands_with_an_output())
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_output_is_a_usage_error(command: str, value: str, tmp_path: Path) -> None:
+    record = REPO / "templates" / "examples" / "customer.toml"
+    args = {
+        "batch": [str(REPO / "templates" / "examples" / "customers.csv")],
+        "demo": [],
+        "generate": [str(record)],
+        "issue": [str(record)],
+        "sign": [str(tmp_path / "x.pdf"), "--as", "processor"],
+    }[command]
+    result = subprocess.run([*DPA, *command.split(), *args, "-o", value], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "must not be empty" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+def test_an_empty_export_target_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run([*DPA, "register", "export", ""], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "must not be empty" in result.stderr

@@ -71,15 +71,25 @@ def test_issue_sign_ingest_and_the_register(signing_config: Config, tmp_path: Pa
     returned = tmp_path / "returned.pdf"
     signed = dpa(config, "sign", issued, "--as", "controller", "-o", returned, "--tsa", tsa)
     assert signed.returncode == 0, signed.stderr
-    accepted = dpa(config, "ingest", returned)
+    # the example controller's certificate names another company than the example customer: ingest waits for
+    # legal and changes nothing; legal confirms that signer for this agreement with --confirm-signer
+    waiting = dpa(config, "ingest", returned)
+    assert waiting.returncode == 1, waiting.stdout + waiting.stderr
+    assert "WAITING (C-10001): waiting for legal to confirm this signer" in waiting.stdout
+    assert "'Voorbeeldklant B.V.'" in waiting.stdout and "'Vechtdal Installatietechniek B.V.'" in waiting.stdout
+    assert json.loads(dpa(config, "register", "list", "--json").stdout)["status"] == "issued"
+    assert dpa(config, "ingest", returned, issued, "--confirm-signer").returncode == 2  # one PDF at a time
+    accepted = dpa(config, "ingest", returned, "--confirm-signer")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "accepted (C-10001): effective from" in accepted.stdout
+    assert "confirmed by legal" in accepted.stdout
 
     listed = dpa(config, "register", "list", "--json", "--status", "effective")
     (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert row["customer_id"] == "C-10001" and row["effective_date"] and row["signed_file"]
     shown = dpa(config, "register", "show", "C-10001")
     assert "status: effective" in shown.stdout and "effective" in shown.stdout.split("history:")[1]
+    assert "signer-confirmed legal confirmed the signer CN=Voorbeeldklant B.V." in shown.stdout
     export = tmp_path / "register.csv"
     assert dpa(config, "register", "export", export).returncode == 0
     with export.open(encoding="utf-8", newline="") as handle:

@@ -50,7 +50,8 @@ def test_issue_countersign_ingest_becomes_effective(local_config: Config, tmp_pa
         assert result.accepted, result.reason
         row = register.agreements(customer_id="C-1")[0]
         assert row.status == "effective" and row.effective_date == expected.isoformat()
-        assert result.stored == tmp_path / "C-1.signed.pdf" and result.stored.read_bytes() == returned.read_bytes()
+        assert result.stored == tmp_path / "signed" / "C-1+1.pdf"
+        assert result.stored.read_bytes() == returned.read_bytes()
 
         again = ingest_file(returned, register, verifier)  # harmless
         assert again.accepted
@@ -145,7 +146,7 @@ def test_demo_runs_twice_and_verifies(tmp_path: Path) -> None:
         result = subprocess.run([*DPA, "demo", "-o", str(tmp_path / "demo")], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "effective date: " in result.stdout and "art. 12.1" in result.stdout
-    signed = tmp_path / "demo" / "C-10001.signed.pdf"
+    signed = tmp_path / "demo" / "signed" / "C-10001+1.pdf"
     pdfsig = subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True, check=True).stdout
     assert pdfsig.count("Signature Validation: Signature is Valid.") == 2, pdfsig
     verdict = subprocess.run(

@@ -173,3 +173,89 @@ def test_the_public_api_names_resolve() -> None:
 
     for name in dpa.__all__:
         assert getattr(dpa, name) is not None, name
+
+
+BLANK_LOOKING = {
+    "no-break spaces": "\u00a0\u00a0",
+    "ideographic space": "\u3000",
+    "em and thin spaces": "\u2003\u2009\u202f\u205f",
+    "tabs and newlines": "\t\n\r\x0b\x0c",
+    "line and paragraph separators": "\u2028\u2029",
+    "zero-width space": "\u200b",
+    "zero-width joiner and non-joiner": "\u200d\u200c",
+    "byte order mark": "\ufeff",
+    "word joiner and soft hyphen": "\u2060\u00ad",
+    "only combining marks": "\u0301\u0308",
+    "combining enclosing circle": "\u20dd",
+    "space then combining mark": " \u0301 ",
+    "Hangul filler": "\u3164",
+    "blank Braille pattern": "\u2800",
+    "mixed": "\u00a0\u200b\u3000\u0301\ufeff",
+}
+
+
+@pytest.mark.parametrize("value", list(BLANK_LOOKING.values()), ids=list(BLANK_LOOKING))
+@pytest.mark.parametrize("field", ["id", "name"])
+def test_blank_looking_required_field_is_an_error(field: str, value: str) -> None:
+    problems = problems_of(**{field: value})
+    assert f"{field}: required, but the value is blank" in " | ".join(problems), problems
+
+
+@pytest.mark.parametrize("value", list(BLANK_LOOKING.values()), ids=list(BLANK_LOOKING))
+def test_blank_looking_annex_text_is_an_error(value: str) -> None:
+    rows = [{"data_subjects": value, "data_categories": [value], "purposes": value}]
+    problems = " | ".join(problems_of(annex_rows=rows))
+    for key in ("data_subjects", "data_categories", "purposes"):
+        assert f"annex_rows[1].{key}: required, but the value is blank" in problems, problems
+
+
+def test_an_id_is_never_empty() -> None:
+    for value in ("", "\u00a0", "\u200b", "\u0301"):
+        with pytest.raises(RecordError, match="id: required"):
+            record_from_mapping({**GOOD, "id": value})
+
+
+def test_visible_text_with_marks_and_inner_spaces_is_kept() -> None:
+    record = record_from_mapping({**GOOD, "name": "e\u0301e\u0301n\u00a0B.V.", "signatory_title": "\u00a0"})
+    assert record.name == "één\u00a0B.V."
+    assert record.signatory_title == ""  # an optional field that only looks filled in is simply not filled in
+
+
+def test_invisible_characters_inside_a_value_are_refused() -> None:
+    problems = problems_of(name="Acme\u200bB.V.")
+    assert problems == ["name: contains an invisible format character U+200B at position 5"]
+
+
+def test_duplicate_json_keys_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"id": "C-1", "name": "Echt B.V.", "kvk": "12345678", "name": "Anders B.V."}', encoding="utf-8")
+    with pytest.raises(RecordError, match="the key 'name' appears more than once"):
+        load_record(path)
+    nested = '{"id": "C-1", "name": "X", "kvk": "12345678", "annex_rows": [{"purposes": "a", "purposes": "b"}]}'
+    path.write_text(nested, encoding="utf-8")
+    with pytest.raises(RecordError, match="the key 'purposes' appears more than once"):
+        load_record(path)
+
+
+def test_duplicate_toml_keys_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('id = "C-1"\nname = "Echt B.V."\nkvk = "12345678"\nname = "Anders B.V."\n', encoding="utf-8")
+    with pytest.raises(RecordError, match="not valid TOML"):
+        load_record(path)
+
+
+def test_duplicate_csv_headers_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text("id,name,kvk,name\nC-1,Echt B.V.,12345678,Anders B.V.\n", encoding="utf-8")
+    with pytest.raises(RecordError, match="name appear more than once in the header") as info:
+        list(iter_csv(path))
+    assert info.value.source.endswith(":1")
+
+
+def test_blank_looking_csv_value_is_a_row_error(tmp_path: Path) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text("id,name,kvk\nC-1,\u00a0\u200b,12345678\n\u3000,Goed B.V.,12345678\n", encoding="utf-8")
+    rows = list(iter_csv(path))
+    assert [r.record for r in rows] == [None, None]
+    assert "name: required, but the value is blank" in str(rows[0].error)
+    assert "id: required" in str(rows[1].error)

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import sqlite3
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from dpa.errors import RegisterError
+from dpa.errors import EvidenceError, RegisterError
+from dpa.records import CustomerRecord
 from dpa.register import MIGRATIONS, Register
 from tests.conftest import make_record
 
 TEMPLATE = "t" * 64
 
 
-def issue(register: Register, tmp_path: Path, customer: str, content: bytes = b"%PDF issued") -> int:
+def issue(
+    register: Register,
+    tmp_path: Path,
+    customer: str,
+    content: bytes = b"%PDF issued",
+    record: CustomerRecord | None = None,
+) -> int:
     path = tmp_path / f"{customer}.pdf"
     path.write_bytes(content)
-    return register.record_issued(make_record(id=customer), TEMPLATE, path, hashlib.sha256(content).hexdigest()).id
+    record = record or make_record(id=customer)
+    return register.record_issued(record, TEMPLATE, path.resolve(), hashlib.sha256(content).hexdigest()).id
 
 
 def test_lifecycle_issue_effective_end(tmp_path: Path) -> None:
@@ -117,3 +126,119 @@ def test_reissuing_the_same_agreement_is_refused_while_its_file_exists(tmp_path:
         again = issue(register, second, "C-5", b"%PDF second, other bytes")
         row = register.agreements(customer_id="C-5")[0]
         assert row.id == again and row.issued_file == str(second / "C-5.pdf") and len(register.agreements()) == 1
+
+
+def rows_and_hashes(register: Register, folder: Path) -> tuple[list[object], dict[str, str]]:
+    """Everything that must not change: the register's rows and the hash of every file under ``folder``."""
+    files = {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "sqlite3" not in p.name
+    }
+    return list(register.agreements()), files
+
+
+def test_an_effective_agreement_keeps_its_signed_copy_and_date(tmp_path: Path) -> None:
+    with Register(tmp_path / "r.sqlite3") as register:
+        agreement_id = issue(register, tmp_path, "C-1")
+        first = tmp_path / "signed" / "C-1.pdf"
+        register.record_ingest(agreement_id, first, "sha-first", "TOTAL_PASSED", date(2026, 12, 1), "ok")
+        before = register.agreements()
+        with pytest.raises(EvidenceError, match=r"already effective from 2026-12-01.*SHA-256 sha-first"):
+            register.record_ingest(
+                agreement_id, tmp_path / "other.pdf", "sha-second", "TOTAL_PASSED", date(2027, 1, 5), ""
+            )
+        again = register.record_ingest(agreement_id, first, "sha-first", "TOTAL_PASSED", date(2027, 1, 5), "ok")
+        assert register.agreements() == before and again.effective_date == "2026-12-01"
+        assert [e.kind for e in register.events(agreement_id)] == ["issued", "effective", "ingested-again"]
+
+
+def test_signer_confirmations_are_per_agreement_and_certificate(tmp_path: Path) -> None:
+    with Register(tmp_path / "r.sqlite3") as register:
+        one, two = issue(register, tmp_path, "C-1"), issue(register, tmp_path, "C-2")
+        assert not register.signer_confirmed(one, "cert-a")
+        register.confirm_signer(one, "cert-a", "CN=Jan,O=Holding B.V.", "sha-file")
+        register.confirm_signer(one, "cert-a", "CN=Jan,O=Holding B.V.", "sha-file")  # twice is harmless
+        assert register.signer_confirmed(one, "cert-a")
+        assert not register.signer_confirmed(one, "cert-b") and not register.signer_confirmed(two, "cert-a")
+        confirmed = [e for e in register.events(one) if e.kind == "signer-confirmed"]
+        assert len(confirmed) == 2 and "CN=Jan,O=Holding B.V." in (confirmed[0].detail or "")
+
+
+def test_a_register_of_schema_version_1_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        db.execute(statement)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    db.commit()
+    db.close()
+    with Register(path) as register:
+        assert register.schema_version() == len(MIGRATIONS)
+        agreement_id = issue(register, tmp_path, "C-1")
+        register.confirm_signer(agreement_id, "cert", "CN=X", "sha")
+        assert register.signer_confirmed(agreement_id, "cert")
+
+
+def test_purge_deletes_moved_aside_copies_and_nothing_of_another_customer(tmp_path: Path) -> None:
+    from dpa.files import move_aside
+
+    with Register(tmp_path / "r.sqlite3") as register:
+        old_id = issue(register, tmp_path, "C-1", b"%PDF C-1, first record")
+        shared = tmp_path / "C-1.pdf"
+        old_sha = hashlib.sha256(shared.read_bytes()).hexdigest()
+        aside = move_aside(shared)
+        register.relocate(shared.resolve(), old_sha, aside.resolve())
+        issue(register, tmp_path, "C-1", b"%PDF C-1, second record", record=make_record(id="C-1", city="Zeist"))
+        signed = tmp_path / "signed" / "C-1.pdf"
+        signed.parent.mkdir()
+        signed.write_bytes(b"%PDF C-1 signed")
+        register.record_ingest(
+            old_id, signed, hashlib.sha256(b"%PDF C-1 signed").hexdigest(), "TP", date(2024, 1, 2), ""
+        )
+        other_id = issue(register, tmp_path, "C-1.signed", b"%PDF C-1.signed")
+        # a file put by hand where C-2's agreement was: not C-2's bytes any more, so purge leaves it
+        c2 = issue(register, tmp_path, "C-2", b"%PDF C-2")
+        (tmp_path / "C-2.pdf").write_bytes(b"%PDF something else, put here by hand")
+        register.end("C-1", date(2023, 1, 1))
+        register.end("C-2", date(2023, 1, 1))
+        purged = register.purge(date(2026, 1, 2))
+        assert sorted(a.customer_id for a in purged) == ["C-1", "C-1", "C-2"]
+        assert not aside.exists() and not shared.exists() and not signed.exists()
+        assert (tmp_path / "C-1.signed.pdf").read_bytes() == b"%PDF C-1.signed"
+        assert (tmp_path / "C-2.pdf").read_bytes().startswith(b"%PDF something else")
+        assert register.agreements(customer_id="C-1.signed")[0].id == other_id
+        (event,) = [e for e in register.events(c2) if e.kind == "purged"]
+        assert "left in place" in (event.detail or "") and "C-2.pdf" in (event.detail or "")
+
+
+def test_export_never_writes_onto_the_register_or_evidence(tmp_path: Path) -> None:
+    with Register(tmp_path / "r.sqlite3") as register:
+        issue(register, tmp_path, "C-1")
+        foreign = tmp_path / "notes.csv"
+        foreign.write_text("my,own\nnotes,here\n", encoding="utf-8")
+        link = tmp_path / "link.csv"
+        link.symlink_to(tmp_path / "r.sqlite3")
+        fifo = tmp_path / "pipe.csv"
+        os.mkfifo(fifo)
+        before = rows_and_hashes(register, tmp_path)
+        for target, force in [
+            (tmp_path / "r.sqlite3", True),
+            (tmp_path / "r.sqlite3-wal", True),
+            (tmp_path / "C-1.pdf", True),
+            (foreign, False),
+        ]:
+            with pytest.raises(EvidenceError):
+                register.export_csv(target, force=force)
+        with pytest.raises(EvidenceError, match="the register itself"):
+            register.export_csv(link, force=True)
+        with pytest.raises(EvidenceError, match="not a regular file"):
+            register.export_csv(fifo, force=True)
+        assert rows_and_hashes(register, tmp_path) == before
+
+        export = tmp_path / "export.csv"
+        assert register.export_csv(export) == 1
+        assert register.export_csv(export) == 1, "an earlier export is recognised by its header and replaced"
+        assert register.export_csv(foreign, force=True) == 1
+        assert foreign.read_text(encoding="utf-8") == export.read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app
+from dpa.cli.options import OutputPath
 
 
 @cli.command()
@@ -14,7 +15,7 @@ from dpa.cli.app import AppContext, cli, pass_app
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     help="Where to write the PDF (default: OUTPUT/<id>.unsigned.pdf, OUTPUT from [paths] in dpa.toml).",
 )
 @click.option(

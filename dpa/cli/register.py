@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app
+from dpa.cli.options import OutputPath
 
 if TYPE_CHECKING:
     from dpa.register import Register
@@ -73,12 +74,23 @@ def register_show(app: AppContext, customer_id: str) -> None:
 
 
 @register.command("export")
-@click.argument("target", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target", metavar="FILE.csv", type=OutputPath(dir_okay=False, path_type=Path))
+@click.option(
+    "--force", is_flag=True, help="Replace an existing file that is not an earlier export (never the register itself)."
+)
 @pass_app
-def register_export(app: AppContext, target: Path) -> None:
-    """Write every agreement to a CSV file."""
+def register_export(app: AppContext, target: Path, force: bool) -> None:
+    """Write every agreement to a CSV file (formulas neutralised for spreadsheets).
+
+    An earlier export at FILE.csv (recognised by its header line) is replaced; any other existing file only with
+    --force. The register itself and the agreements it keeps are never written onto.
+
+    \b
+    Example:
+      dpa register export register-2026-12.csv
+    """
     with _open_register(app) as reg:
-        count = reg.export_csv(target)
+        count = reg.export_csv(target, force=force)
     app.info(f"{count} agreements written to {target}")
 
 
@@ -104,7 +116,13 @@ def register_end(app: AppContext, customer_id: str, on: datetime) -> None:
 def register_purge(app: AppContext, dry_run: bool) -> None:
     """Delete files and personal data of agreements ended more than two years ago (art. 10.2).
 
-    A tombstone with the hashes and dates stays. Prints what was (or, with --dry-run, would be) removed.
+    Exactly the agreement's own files go: the issued file (also where it was moved aside to) and the stored signed
+    copy, each only while it still holds the bytes the register recorded. A tombstone with the hashes and dates
+    stays. Prints what was (or, with --dry-run, would be) removed.
+
+    \b
+    Example:
+      dpa register purge --dry-run
     """
     from datetime import date
 
@@ -112,6 +130,10 @@ def register_purge(app: AppContext, dry_run: bool) -> None:
         purged = reg.purge(date.today(), dry_run=dry_run)
     verb = "would purge" if dry_run else "purged"
     for agreement in purged:
-        files = ", ".join(f for f in (agreement.issued_file, agreement.signed_file) if f) or "no files"
+        names = [name for name, _sha256 in agreement.files()]
+        left = [name for name in names if not dry_run and Path(name).exists()]
+        files = ", ".join(name for name in names if name not in left) or "no files"
         click.echo(f"{verb} {agreement.customer_id} (ended {agreement.cooperation_end}): {files} and personal data")
+        for name in left:
+            click.echo(f"  left {name} in place: it no longer holds this agreement's bytes", err=True)
     app.info(f"{len(purged)} agreement(s) {verb}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
+from dpa.cli.options import OutputPath
 
 
 @cli.command()
@@ -22,7 +23,7 @@ from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     help="Where to write the signed PDF. Default: next to PDF, NAME.processor-signed.pdf after the processor, "
     "NAME.signed.pdf after the controller (a trailing .processor-signed/.signed in NAME is replaced).",
 )
@@ -49,7 +50,11 @@ from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
     is_flag=True,
     help="Sign without an RFC 3161 timestamp. Only for tests: dpa verify reports such a signature as INDETERMINATE.",
 )
-@click.option("--in-place", is_flag=True, help="Replace PDF itself (atomically) instead of writing a copy.")
+@click.option(
+    "--in-place",
+    is_flag=True,
+    help="Replace PDF itself (atomically) instead of writing a copy; refused for an agreement the register knows.",
+)
 @pass_app
 def sign(
     app: AppContext,
@@ -78,7 +83,9 @@ def sign(
       dpa sign acme.pdf --as controller --p12 klant.p12 --passphrase-env KLANT_P12_PASS
     """
     from dpa.config import SignerConfig
+    from dpa.signing.output import default_output_path
     from dpa.signing.sign import sign_pdf
+    from dpa.workflows.issue import refuse_evidence_target
 
     if passphrase_env and p12 is None:
         raise click.UsageError("--passphrase-env only goes with --p12")
@@ -86,6 +93,8 @@ def sign(
         raise click.UsageError("--in-place and -o/--output exclude each other")
     if no_timestamp and tsa_urls:
         raise click.UsageError("--no-timestamp and --tsa exclude each other")
+    target = pdf if in_place else (output or default_output_path(pdf, role))
+    refuse_evidence_target(app.config, target, "dpa sign --in-place" if in_place else "dpa sign")
     override = SignerConfig(pkcs12=p12, passphrase_env=passphrase_env or "") if p12 is not None else None
     if no_timestamp:
         click.echo("dpa: warning: signing WITHOUT a timestamp (--no-timestamp); verification will not pass", err=True)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
+from dpa.cli.options import OutputPath
 from dpa.cli.verify import echo_report
 
 if TYPE_CHECKING:
+    from dpa.verify.verifier import Verifier
     from dpa.workflows.batch import Progress as BatchProgress
+    from dpa.workflows.batch import RowProblem
 
 
 @cli.command()
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     help="Where to write the issued PDF (default: OUTPUT/<id>.pdf, OUTPUT from [paths] in dpa.toml).",
 )
 @click.option("--tsa", "tsa_urls", multiple=True, metavar="URL", help="TSA URL(s) for this run (repeatable).")
@@ -67,7 +70,7 @@ def issue(
     "-o",
     "--output",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     help="Output folder (default: OUTPUT/batch, OUTPUT from [paths] in dpa.toml).",
 )
 @click.option(
@@ -103,7 +106,7 @@ def batch(
     Every row is validated first; bad rows are reported with line and field and the good rows go ahead. Each
     agreement is written atomically as DIR/<id>.pdf and DIR/manifest.csv records every row (id, status, file,
     sha256, error). Rerunning skips rows whose agreement exists for the same record and template; a changed
-    record or template moves the old file aside (<id>.<hash>.pdf) and issues a new one. Exit 0 when every row
+    record or template moves the old file aside (<id>.~<hash>.pdf) and issues a new one. Exit 0 when every row
     succeeded, 1 otherwise.
 
     \b
@@ -122,8 +125,7 @@ def batch(
     target = out_dir or app.config.paths.output / "batch"
     with _batch_progress(app) as on_progress:
         summary = run_batch(csv_path, target, app.config, options, on_progress)
-    for problem in summary.invalid:
-        click.echo(f"dpa: row error: {problem.message}", err=True)
+    _echo_row_errors(app, summary.invalid, None if dry_run else target / "manifest.csv")
     if dry_run:
         app.info(f"{summary.rows} rows: {summary.rows - len(summary.invalid)} valid, {len(summary.invalid)} invalid")
     else:
@@ -140,32 +142,61 @@ def batch(
 
 @cli.command()
 @click.argument("pdfs", metavar="PDF...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--trust",
+    "trust",
+    multiple=True,
+    metavar="PEM",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also trust this CA for the customers' signatures in this run, as dpa verify --trust (repeatable).",
+)
+@click.option(
+    "--confirm-signer",
+    is_flag=True,
+    help="Legal confirms that the controller's signer of this one PDF signs for the customer, although the "
+    "certificate names neither the customer's legal name nor its e-mail domain; recorded in the register.",
+)
 @pass_app
-def ingest(app: AppContext, pdfs: tuple[Path, ...]) -> None:
+def ingest(app: AppContext, pdfs: tuple[Path, ...], trust: tuple[Path, ...], confirm_signer: bool) -> None:
     """Take counter-signed agreements back into the register.
 
-    Each PDF must extend the issued file byte for byte (the customer signed exactly what was issued) and verify
-    (both parties, trusted timestamps). It is then stored next to the issued file as <id>.signed.pdf and the
-    agreement becomes effective from the date of the last signature. Otherwise the reason is recorded and the
-    status stays. Ingesting the same file twice is harmless. Exit 1 when any file was not accepted.
+    Each PDF must extend the issued file byte for byte and keep ipcall.me's issued signature (the customer signed
+    exactly what was issued), verify (both parties, trusted timestamps), and be signed for the customer: the
+    controller's certificate must name the customer's legal name (O) or e-mail domain, or legal confirms that
+    signer with --confirm-signer. It is then stored beside the issued file as signed/<id>+<n>.pdf and the
+    agreement becomes effective from the date of the last signature. Refused, with the reason recorded: a
+    rewritten or regenerated document, a signature made with ipcall.me's own certificate, and any second,
+    different return of an agreement already effective (the signed copy on file is never replaced). Ingesting the
+    same file twice is harmless. Exit 1 when any file was not accepted.
 
     \b
-    Example:
+    Examples:
       dpa --config dpa.toml ingest returned/C-10001.pdf
+      dpa ingest returned/C-10001.pdf --trust klant-ca.pem
+      dpa ingest returned/C-10001.pdf --confirm-signer     (after legal checked who signed)
     """
     from dpa.register import Register
-    from dpa.verify.verifier import Verifier
     from dpa.workflows.ingest import ingest_file
 
+    if confirm_signer and len(pdfs) != 1:
+        raise click.UsageError("--confirm-signer confirms the signer of one PDF: give exactly one")
     refused = 0
-    with Register(app.config.paths.register) as register, Verifier(app.config) as verifier:
+    with Register(app.config.paths.register) as register, _ingest_verifier(app, trust) as verifier:
         for pdf in pdfs:
-            result = ingest_file(pdf, register, verifier)
+            result = ingest_file(pdf, register, verifier, confirm_signer=confirm_signer)
             customer = result.agreement.customer_id if result.agreement else "?"
-            click.echo(f"{pdf}: {'accepted' if result.accepted else 'REFUSED'} ({customer}): {result.reason}")
+            verdict = "accepted" if result.accepted else ("WAITING" if result.waiting_for_legal else "REFUSED")
+            click.echo(f"{pdf}: {verdict} ({customer}): {result.reason}")
             refused += not result.accepted
     if refused:
         raise click.exceptions.Exit(1)
+
+
+def _ingest_verifier(app: AppContext, trust: tuple[Path, ...]) -> Verifier:
+    """The one place where ``dpa ingest`` builds its verifier from the command line's options."""
+    from dpa.verify.verifier import Verifier
+
+    return Verifier(app.config, extra_trust=list(trust))
 
 
 @cli.command()
@@ -173,7 +204,7 @@ def ingest(app: AppContext, pdfs: tuple[Path, ...]) -> None:
     "-o",
     "--output",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     default=Path("output/demo"),
     show_default=True,
     help="Folder for the demo's PKI, agreement, register.",
@@ -198,6 +229,21 @@ def demo(app: AppContext, directory: Path) -> None:
     echo_report(result.report)
     if result.report.effective_date is None:
         raise click.exceptions.Exit(1)
+
+
+SHOWN_ROW_ERRORS = 20
+"""How many invalid rows ``dpa batch`` prints (all of them with -v); the manifest keeps every one."""
+
+
+def _echo_row_errors(app: AppContext, invalid: Sequence[RowProblem], manifest: Path | None) -> None:
+    """The first invalid rows on stderr, and how many more there are and where they all are."""
+    shown = invalid if app.verbose else invalid[:SHOWN_ROW_ERRORS]
+    for problem in shown:
+        click.echo(f"dpa: row error: {problem.message}", err=True)
+    more = len(invalid) - len(shown)
+    if more:
+        where = f"all are in {manifest}" if manifest else "a run without --dry-run lists all in the manifest"
+        click.echo(f"dpa: ... and {more} more row errors ({len(invalid)} in all; {where}; -v shows them)", err=True)
 
 
 @contextlib.contextmanager

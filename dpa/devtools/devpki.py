@@ -319,6 +319,7 @@ def init_dev_pki(
     key_type: KeyType = "rsa",
     tsa_url: str = DEFAULT_TSA_URL,
     controller_name: str = "Voorbeeldklant B.V.",
+    controller_email: str | None = None,
 ) -> DevPki:
     """Create a development PKI in ``directory`` (created if missing) and return what was written.
 
@@ -341,7 +342,9 @@ def init_dev_pki(
     processor = issue_cert(
         ca, f"ipcall.me ({DEV_MARKER})", key_type=key_type, organization="ipcall.me", email="privacy@ipcall.me"
     )
-    controller = issue_cert(ca, f"{controller_name} ({DEV_MARKER})", key_type=key_type, organization=controller_name)
+    controller = issue_cert(
+        ca, f"{controller_name} ({DEV_MARKER})", key_type=key_type, organization=controller_name, email=controller_email
+    )
     tsa = issue_cert(ca, f"dpa development TSA ({DEV_MARKER})", profile="tsa", key_type=key_type)
     passphrases = {
         PROCESSOR_PASSPHRASE_ENV: secrets.token_urlsafe(24),

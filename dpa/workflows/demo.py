@@ -20,7 +20,7 @@ from dpa.records import CustomerRecord, record_from_mapping
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
 from dpa.verify.verifier import DocumentReport, Verifier
-from dpa.workflows.ingest import IngestResult, ingest_file
+from dpa.workflows.ingest import SIGNED_FOLDER, IngestResult, ingest_file
 from dpa.workflows.issue import issue
 
 EXAMPLE_CUSTOMER: dict[str, str] = {
@@ -57,19 +57,20 @@ class DemoResult:
 def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResult:
     """Run the whole flow into ``directory`` (see the module docstring)."""
     directory = directory.resolve()
+    record = record or record_from_mapping(EXAMPLE_CUSTOMER, "the demo's example customer")
     pki_dir = directory / "pki"
     if (pki_dir / "dpa.toml").exists():
         pki_config = pki_dir / "dpa.toml"
         secrets = read_secrets_env(pki_dir / "dev-secrets.env")
-    else:
-        made = init_dev_pki(pki_dir)
+    else:  # the example controller's certificate names the example customer, as a real customer's would
+        made = init_dev_pki(pki_dir, controller_name=record.name, controller_email=record.email or None)
         pki_config, secrets = made.config_path, dict(made.secrets)
     os.environ.update(secrets)  # the demo's own development passphrases, for this process only
 
-    record = record or record_from_mapping(EXAMPLE_CUSTOMER, "the demo's example customer")
     issued_path = directory / f"{record.id}.pdf"
     returned_path = directory / "returned" / f"{record.id}.pdf"
-    for stale in (issued_path, returned_path, directory / f"{record.id}.signed.pdf", directory / "register.sqlite3"):
+    stored = sorted((directory / SIGNED_FOLDER).glob(f"{record.id}+*.pdf"))
+    for stale in (issued_path, returned_path, *stored, directory / "register.sqlite3"):
         stale.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         (directory / f"register.sqlite3{suffix}").unlink(missing_ok=True)

@@ -1,9 +1,21 @@
-"""Counter-signed agreements coming back from customers → the register.
+"""Counter-signed agreements coming back from customers → the register (DESIGN.md §3 step 7, §6).
 
-A returned file is accepted only when the issued file's bytes are an exact prefix of it (the customer signed
-exactly what was issued, in an incremental update) and it verifies (DESIGN.md §6). Then it is stored next to the
-issued file and the agreement becomes ``effective`` with its effective date; otherwise the verdict and the reason
-are recorded and the status stays. Ingesting the same file twice is harmless.
+A returned file is accepted only when, in this order:
+
+1. the issued file's bytes are an exact prefix of it (the customer signed exactly what was issued, in an
+   incremental update);
+2. the agreement is not already effective with another signed copy (evidence on file is never replaced; the same
+   file again is harmless);
+3. it verifies: TOTAL_PASSED, both parties, an effective date (:class:`~dpa.verify.verifier.Verifier`);
+4. it continues the issued file's revisions and carries ipcall.me's issued signature itself, and the customer's
+   signature was not made with a processor certificate (:mod:`dpa.workflows.evidence`);
+5. the controller's certificate names the customer (:mod:`dpa.workflows.signer`), or legal confirmed that signer
+   for this agreement (``confirm_signer``, recorded in the register).
+
+Then the file is stored, never over another file, as ``signed/<customer id>+<register id>.pdf`` beside the
+issued file (``+`` never occurs in an id, and the register id is unique, so two agreements never share a name) and
+the agreement becomes ``effective`` with its date. Otherwise the reason is recorded as an event, nothing is stored
+and nothing else in the register changes.
 """
 
 from __future__ import annotations
@@ -11,13 +23,21 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from pypdf import PdfReader
 
-from dpa.files import write_atomic
+from dpa.errors import EvidenceError
+from dpa.files import write_new
 from dpa.register import Agreement, Register
+from dpa.register_files import already_effective
+from dpa.signing.trust import load_certificates
 from dpa.verify.verifier import DocumentReport, Verifier
+from dpa.workflows.evidence import ControllerSigner, check_return
+from dpa.workflows.signer import compare_signer
+
+SIGNED_FOLDER = "signed"
 
 
 @dataclass(frozen=True)
@@ -30,14 +50,27 @@ class IngestResult:
     agreement: Agreement | None = None
     report: DocumentReport | None = None
     stored: Path | None = None
+    signer: ControllerSigner | None = None
+    waiting_for_legal: bool = False
+    """Refused only because legal has not yet confirmed the controller's signer (``--confirm-signer``)."""
 
 
-def ingest_file(path: Path, register: Register, verifier: Verifier) -> IngestResult:
-    """Match ``path`` to its issued agreement, verify it and record the outcome in the register."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return IngestResult(path, False, f"cannot read the file: {exc.strerror or exc}")
+def stored_path(agreement: Agreement) -> Path:
+    """Where the signed copy of ``agreement`` is kept: ``signed/<customer id>+<register id>.pdf`` beside its
+    issued file. Injective: ids never contain ``+`` and register ids are unique."""
+    issued = Path(agreement.issued_file or ".")
+    return issued.parent / SIGNED_FOLDER / f"{agreement.customer_id}+{agreement.id}.pdf"
+
+
+def ingest_file(path: Path, register: Register, verifier: Verifier, *, confirm_signer: bool = False) -> IngestResult:
+    """Match ``path`` to its issued agreement, check and verify it, and record the outcome in the register.
+
+    ``confirm_signer``: legal confirms that the controller's signer signs for the customer although the
+    certificate names neither the customer's legal name nor its e-mail domain.
+    """
+    data = _read_returned(path, verifier.limits.max_file_bytes)
+    if isinstance(data, str):
+        return IngestResult(path, False, data)
     digest = hashlib.sha256(data).hexdigest()
     customer_id = _customer_id(data)
     if customer_id is None:
@@ -45,25 +78,122 @@ def ingest_file(path: Path, register: Register, verifier: Verifier) -> IngestRes
     candidates = [a for a in register.agreements(customer_id=customer_id) if a.status in ("issued", "effective")]
     if not candidates:
         return IngestResult(path, False, f"no issued agreement for customer {customer_id} in the register")
-    issued = _issued_prefix_of(data, candidates)
-    if isinstance(issued, str):
+    match = _issued_prefix_of(data, candidates)
+    if isinstance(match, str):
         latest = candidates[-1]
-        register.record_refusal(latest.id, digest, "NOT_AN_EXTENSION", issued)
-        return IngestResult(path, False, issued, latest)
+        register.record_refusal(latest.id, digest, "NOT_AN_EXTENSION", match)
+        return IngestResult(path, False, match, latest)
+    agreement, issued = match
+    if agreement.status == "effective":
+        return _already_effective(path, register, agreement, digest)
     report = verifier.verify_bytes(data, str(path))
-    if report.indication == "TOTAL_PASSED" and report.complete and report.effective_date is not None:
-        issued_path = Path(issued.issued_file or path)
-        stored = issued_path.with_name(f"{issued_path.name.removesuffix('.pdf')}.signed.pdf")
-        if not (stored.exists() and hashlib.sha256(stored.read_bytes()).hexdigest() == digest):
-            write_atomic(stored, data)
-        row = register.record_ingest(issued.id, stored.resolve(), digest, report.indication, report.effective_date, "")
-        return IngestResult(path, True, f"effective from {report.effective_date.isoformat()}", row, report, stored)
+    if not (report.indication == "TOTAL_PASSED" and report.complete and report.effective_date is not None):
+        return _not_verified(path, register, agreement, digest, report)
+    processor_certs = [
+        cert
+        for cert_path in verifier.config.verify.processor_certificates
+        for cert in load_certificates(cert_path, "processor certificate ([verify] processor_certificates)")
+    ]
+    check = check_return(issued, data, processor_certs)
+    if check.refusal is not None or check.controller is None:
+        reason = check.refusal or "the controller's signature could not be read"
+        register.record_refusal(agreement.id, digest, "NOT_THE_ISSUED_AGREEMENT", reason)
+        return IngestResult(path, False, reason, agreement, report)
+    signer = check.controller
+    confirmed = _signer_confirmed(register, agreement, signer, digest, confirm_signer)
+    if isinstance(confirmed, str):
+        register.record_refusal(agreement.id, digest, "SIGNER_UNCONFIRMED", f"{confirmed} ({signer.subject})")
+        return IngestResult(path, False, confirmed, agreement, report, signer=signer, waiting_for_legal=True)
+    return _store(path, register, agreement, data, digest, report, signer, confirmed)
+
+
+def _signer_confirmed(
+    register: Register, agreement: Agreement, signer: ControllerSigner, digest: str, confirm: bool
+) -> str | bool:
+    """False when the certificate names the customer, True when legal confirmed the signer (now or before), or
+    the reason ingest waits for legal."""
+    match = compare_signer(signer.organization, signer.emails, agreement.name, agreement.email)
+    if match.matches:
+        return False
+    if register.signer_confirmed(agreement.id, signer.certificate_sha256):
+        return True
+    if confirm:
+        register.confirm_signer(agreement.id, signer.certificate_sha256, signer.subject, digest)
+        return True
+    return (
+        f"waiting for legal to confirm this signer: {match.reason}. The signer is {signer.subject}; when legal "
+        "has established that they sign for the customer, run dpa ingest FILE --confirm-signer"
+    )
+
+
+def _store(
+    path: Path,
+    register: Register,
+    agreement: Agreement,
+    data: bytes,
+    digest: str,
+    report: DocumentReport,
+    signer: ControllerSigner,
+    confirmed: bool,
+) -> IngestResult:
+    """Keep the signed copy (never over another file) and make the agreement effective."""
+    assert report.effective_date is not None
+    stored = stored_path(agreement)
+    note = f"; signer {signer.subject} confirmed by legal" if confirmed else ""
+    try:
+        created = write_new(stored, data)
+        try:
+            row = register.record_ingest(
+                agreement.id, stored.resolve(), digest, report.indication, report.effective_date, f"accepted{note}"
+            )
+        except EvidenceError:
+            if created:
+                stored.unlink(missing_ok=True)  # a refused return leaves nothing stored
+            raise
+    except EvidenceError as exc:
+        register.record_refusal(agreement.id, digest, "EVIDENCE_ON_FILE", str(exc))
+        return IngestResult(path, False, str(exc), agreement, report, signer=signer)
+    reason = f"effective from {report.effective_date.isoformat()}{note}"
+    return IngestResult(path, True, reason, row, report, stored, signer)
+
+
+def _already_effective(path: Path, register: Register, agreement: Agreement, digest: str) -> IngestResult:
+    """An effective agreement: the same signed copy again is harmless; any other return is refused."""
+    if agreement.signed_sha256 != digest or not agreement.effective_date or not agreement.signed_file:
+        reason = already_effective(agreement)
+        register.record_refusal(agreement.id, digest, "ALREADY_EFFECTIVE", reason)
+        return IngestResult(path, False, reason, agreement)
+    effective = date.fromisoformat(agreement.effective_date)
+    row = register.record_ingest(
+        agreement.id, Path(agreement.signed_file), digest, "ALREADY_ON_FILE", effective, "the same file again"
+    )
+    reason = f"effective from {agreement.effective_date} (this file is the signed copy on file)"
+    return IngestResult(path, True, reason, row, stored=Path(agreement.signed_file))
+
+
+def _not_verified(
+    path: Path, register: Register, agreement: Agreement, digest: str, report: DocumentReport
+) -> IngestResult:
     reason = "; ".join(report.problems) or (
         "a party has not signed yet" if not report.complete else f"verdict {report.indication}"
     )
     verdict = report.indication + (f"/{report.sub_indication}" if report.sub_indication else "")
-    row = register.record_ingest(issued.id, None, digest, verdict, None, reason)
+    row = register.record_ingest(agreement.id, None, digest, verdict, None, reason)
     return IngestResult(path, False, reason, row, report)
+
+
+def _read_returned(path: Path, limit: int) -> bytes | str:
+    """The returned file's bytes, or why they cannot be read (never blocks on a FIFO or device)."""
+    try:
+        if not path.is_file():
+            return "not a regular file" if path.exists() else "the file does not exist"
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        return f"cannot read the file: {exc.strerror or exc}"
+    if len(data) > limit:
+        return f"the file is larger than the limit of {limit} bytes ([verify] max_file_bytes)"
+    return data
 
 
 def _customer_id(data: bytes) -> str | None:
@@ -75,8 +205,8 @@ def _customer_id(data: bytes) -> str | None:
     return str(value) if value else None
 
 
-def _issued_prefix_of(data: bytes, candidates: list[Agreement]) -> Agreement | str:
-    """The agreement whose issued bytes start ``data``, or the reason why there is none."""
+def _issued_prefix_of(data: bytes, candidates: list[Agreement]) -> tuple[Agreement, bytes] | str:
+    """The agreement whose issued bytes start ``data`` (with those bytes), or the reason why there is none."""
     missing = []
     for agreement in reversed(candidates):
         if not agreement.issued_file:
@@ -92,7 +222,7 @@ def _issued_prefix_of(data: bytes, candidates: list[Agreement]) -> Agreement | s
         if data == issued:
             return "the returned file is the issued file itself: the customer has not signed it yet"
         if data.startswith(issued):
-            return agreement
+            return agreement, issued
     if missing and len(missing) == len(candidates):
         return f"the issued file is missing or changed ({', '.join(missing)}), so the returned file cannot be matched"
     return (

@@ -21,7 +21,7 @@ from dpa.assembly.merge import AgreementMetadata, assemble_pdf
 from dpa.assembly.render import render_agreement
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
-from dpa.errors import DpaError
+from dpa.errors import DpaError, EvidenceError
 from dpa.files import move_aside, read_input, write_atomic
 from dpa.records import CustomerRecord
 from dpa.register import Register
@@ -56,7 +56,11 @@ def assemble(
 
 
 def generate(record: CustomerRecord, config: Config, output: Path, contract: Path | None = None) -> Path:
-    """``dpa generate``: assemble one agreement with a fresh converter and write it atomically to ``output``."""
+    """``dpa generate``: assemble one agreement with a fresh converter and write it atomically to ``output``.
+
+    ``output`` may not be an agreement the register knows (refused before anything is assembled).
+    """
+    refuse_evidence_target(config, output, "dpa generate")
     contract_bytes = read_input(contract, "contract") if contract else None
     with Converter(1, soffice=config.paths.soffice) as converter:
         pdf = assemble(record, config, converter, contract=contract_bytes)
@@ -114,6 +118,8 @@ def issue_one(
             row = run.register.record_issued(record, version, output.resolve(), digest)
             return Issued(output, digest, None, row.id)
     run.register.check_can_issue(record, version)
+    if output.exists():
+        _check_may_move_aside(run.register, output, record)
     pdf = assemble(record, run.config, run.converter, run.templates, contract)
     signed, result = run.session.sign_bytes(pdf, PROCESSOR.role, name=record.id)
     moved = None
@@ -152,6 +158,32 @@ def issue(
         with Register(config.paths.register) as register, Converter(1, soffice=config.paths.soffice) as converter:
             run = IssueRun(config, templates, converter, session, register)
             return issue_one(record, output, run, contract=contract_bytes)
+
+
+def refuse_evidence_target(config: Config, target: Path, command: str) -> None:
+    """Raise :class:`~dpa.errors.EvidenceError` when ``target`` is an agreement the register knows (by place or
+    content): ``command`` would overwrite it. Without a register there is nothing to protect yet."""
+    if not config.paths.register.exists():
+        return
+    with Register(config.paths.register, create=False) as register:
+        known = register.known_file(target)
+    if known is not None:
+        raise EvidenceError(
+            f"{target} is the {known.kind} agreement of {known.agreement.customer_id} in the register "
+            f"({known.agreement.status}); {command} never overwrites it: choose another output"
+        )
+
+
+def _check_may_move_aside(register: Register, output: Path, record: CustomerRecord) -> None:
+    """An existing file at ``output`` is moved aside only when it is not evidence of something else: never a
+    stored signed copy, never another customer's agreement."""
+    known = register.known_file(output)
+    if known is None or (known.kind == "issued" and known.agreement.customer_id == record.id):
+        return
+    raise EvidenceError(
+        f"{output} is the {known.kind} agreement of {known.agreement.customer_id} in the register; issuing "
+        f"{record.id} there would displace it: choose another output"
+    )
 
 
 def agreement_key(pdf: bytes, *, signed: bool) -> tuple[str, str, str] | None:
