@@ -97,12 +97,14 @@ def test_keep_alive_without_delayed_ack_stalls(dev_pki: DevPki, tsa_server: TsaP
     with requests.Session() as session:
         session.auth = _auth(dev_pki)
         session.post(tsa_server.url, data=body, headers=QUERY, timeout=10)
-        rounds = 20
-        start = time.perf_counter()
-        for _ in range(rounds):
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
             assert session.post(tsa_server.url, data=body, headers=QUERY, timeout=10).status_code == 200
-        per_request = (time.perf_counter() - start) / rounds
-    assert per_request < 0.030, f"{per_request * 1000:.1f} ms per request"
+            times.append(time.perf_counter() - start)
+    # The Nagle/delayed-ACK stall adds 40 ms to every request; a loaded machine slows some requests, not all:
+    # the fastest of 20 tells which of the two it is.
+    assert min(times) < 0.030, f"fastest request {min(times) * 1000:.1f} ms (all: {sorted(times)[:5]} …)"
 
 
 def test_sigterm_stops_cleanly(dev_pki: DevPki) -> None:
