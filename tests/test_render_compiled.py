@@ -84,3 +84,19 @@ def test_annex_is_a_section_of_its_own_after_the_signature_page(
     assert signature_page.endswith(f"{total - 1} / {total}") and "Bijlage 1 –" not in signature_page
     widgets = [annot.get_object() for annot in reader.pages[-2].get("/Annots", [])]
     assert sorted(str(w["/T"]) for w in widgets) == ["controller_signature", "processor_signature"]
+
+
+def test_templates_check_wants_the_annex_heading(tmp_path: Path) -> None:
+    from dpa.assembly.lint import check_templates
+
+    root = tmp_path / "templates"
+    (root / "nl").mkdir(parents=True)
+    shipped = Config().paths.templates / "nl"
+    (root / "nl" / "verwerkersovereenkomst.docx").write_bytes((shipped / "verwerkersovereenkomst.docx").read_bytes())
+    annex = _parts((shipped / "bijlage-1.docx").read_bytes())
+    annex["word/document.xml"] = annex["word/document.xml"].replace(b"Bijlage 1: Omschrijving", b"Annex: Omschrijving")
+    with zipfile.ZipFile(root / "nl" / "bijlage-1.docx", "w") as archive:
+        for part, data in annex.items():
+            archive.writestr(part, data)
+    assert check_templates(root) == ["bijlage-1.docx: Annex 1 must start with its heading 'Bijlage 1…'"]
+    assert check_templates(Config().paths.templates) == []
