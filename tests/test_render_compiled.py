@@ -100,3 +100,18 @@ def test_templates_check_wants_the_annex_heading(tmp_path: Path) -> None:
             archive.writestr(part, data)
     assert check_templates(root) == ["bijlage-1.docx: Annex 1 must start with its heading 'Bijlage 1…'"]
     assert check_templates(Config().paths.templates) == []
+
+
+def test_rendering_from_many_threads_at_once(config: Config) -> None:
+    """A batch renders in several threads with one compiled template: every result is a whole, valid DOCX."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    templates = TemplateSet.load(config.paths.templates)
+    records = [make_record(id=f"T-{i}", name=f"Klant {i} B.V.") for i in range(24)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda r: render_agreement(r, EXAMPLE_PROCESSOR, templates), records))
+    for record, docx in zip(records, results, strict=True):
+        with zipfile.ZipFile(io.BytesIO(docx)) as archive:
+            assert archive.testzip() is None
+            texts = "".join(etree.fromstring(archive.read("word/document.xml")).itertext())
+        assert record.name in texts

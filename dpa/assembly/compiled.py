@@ -104,8 +104,10 @@ class CompiledDocx:
             raise TemplateError(f"{self.name}: the template does not render: {exc}") from None
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-            for info, data in self._entries:
-                archive.writestr(info, replaced.get(info.filename, data))
+            for info, data in self._entries:  # a fresh ZipInfo each time: writestr fills in sizes and offsets
+                entry = zipfile.ZipInfo(info.filename, info.date_time)
+                entry.external_attr = info.external_attr
+                archive.writestr(entry, replaced.get(info.filename, data), zipfile.ZIP_DEFLATED, 1)
         return out.getvalue()
 
     def _render_xml(self, part: _CompiledPart, context: dict[str, Any]) -> str:
