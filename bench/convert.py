@@ -1,6 +1,6 @@
 """Benchmark: DOCX → PDF/A-2b with a new soffice per document versus the warm converter pool, in one run.
 
-Renders N agreements (default 20) once, then converts the same DOCX files
+Renders N agreements (default 20; each with its Annex 1, one DOCX as dpa converts it) once, then converts them
   (a) naively: one ``soffice --headless --convert-to`` process per document (profile reused, as a user would), and
   (b) with dpa's warm :class:`~dpa.assembly.convert.Converter`, one worker and one worker per core,
 and prints seconds per document, documents per minute, and the ratios against (a).
@@ -34,7 +34,7 @@ def rendered_bodies(count: int) -> list[bytes]:
     bodies = []
     for i in range(count):
         record = record_from_mapping({"id": f"B-{i}", "name": f"Bench Klant {i} B.V.", "kvk": f"{10000000 + i}"})
-        bodies.append(render_agreement(record, config.processor, templates).body)
+        bodies.append(render_agreement(record, config.processor, templates))
     return bodies
 
 

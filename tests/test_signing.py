@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pypdf import PdfReader
+from pypdf.generic import DictionaryObject
 
 from dpa.config import Config
 from dpa.devtools import devpki
@@ -390,3 +392,46 @@ def test_appearance_text_is_legible_and_inside_the_box(
     text = " ".join(w[4] for w in words)
     assert "Digitaal ondertekend door" in text and "Namens Verwerker" in text, text
     assert all(w[2] <= x1 for w in words), "appearance text runs out of the signature box"
+
+
+def _font_programs(path: Path) -> set[bytes]:
+    """Every embedded /FontFile2 font program of the PDF."""
+    reader = PdfReader(path)
+    programs = set()
+    for number in range(1, int(reader.trailer["/Size"])):
+        try:
+            obj = reader.get_object(number)
+        except Exception:  # free entries
+            continue
+        if isinstance(obj, DictionaryObject) and obj.get("/Type") == "/FontDescriptor" and "/FontFile2" in obj:
+            programs.add(obj["/FontFile2"].get_object().get_data())
+    return programs
+
+
+def test_appearance_font_subsets_are_made_once_per_glyph_set(
+    signing_config: Config, unsigned_pdf: Path, tmp_path: Path
+) -> None:
+    from dpa.signing import appearance
+
+    copies = [tmp_path / f"copy-{i}.pdf" for i in range(3)]
+    for copy in copies:
+        copy.write_bytes(unsigned_pdf.read_bytes())
+    with SigningSession(signing_config) as session:
+        first = session.sign(copies[0], "processor").output
+        cached = len(appearance._SUBSETS)
+        second = session.sign(copies[1], "processor").output
+    assert first is not None and second is not None
+    assert cached >= 1
+    assert len(appearance._SUBSETS) <= cached + 1  # at most the digits of the time made a new glyph set
+    body_fonts = _font_programs(unsigned_pdf)
+    appearance_fonts = [_font_programs(signed) - body_fonts for signed in (first, second)]
+    assert all(len(fonts) == 1 for fonts in appearance_fonts), appearance_fonts
+    for fonts in appearance_fonts:
+        (program,) = fonts
+        assert program.startswith(b"\x00\x01\x00\x00")  # a TrueType font program, whole
+    for signed in (first, second):
+        pdfsig = subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True).stdout
+        assert "Signature is Valid." in pdfsig, pdfsig
+        page = int(PdfFileReader(io.BytesIO(signed.read_bytes())).root["/Pages"]["/Count"]) - 1
+        text = " ".join(w[4] for w in page_words(signed, page))
+        assert "Digitaal ondertekend door" in text and "Namens Verwerker" in text, text

@@ -11,6 +11,7 @@ from docx import Document
 from docxtpl import DocxTemplate
 from jinja2 import meta
 
+from dpa.assembly.compose import ANNEX_HEADING_PREFIX
 from dpa.assembly.render import render_docx, sample_context
 from dpa.assembly.templates import CONTEXT_VARIABLES, SIGNATURE_ANCHORS, TemplateSet, jinja_environment
 from dpa.errors import TemplateError
@@ -56,7 +57,20 @@ def check_templates(root: Path, language: str = "nl") -> list[str]:
                     problems.append(
                         f"{path.name}: anchor '{anchor}' for {field} must occur exactly once (found {count})"
                     )
+        elif not docx_text(rendered).lstrip().startswith(ANNEX_HEADING_PREFIX):
+            problems.append(f"{path.name}: Annex 1 must start with its heading '{ANNEX_HEADING_PREFIX}…'")
+    if not problems:
+        problems.extend(_composition_problems(templates))
     return problems
+
+
+def _composition_problems(templates: TemplateSet) -> list[str]:
+    """The two templates composed and compiled as the pipeline uses them (one DOCX, see compose.py)."""
+    try:
+        templates.compiled.render(sample_context())
+    except TemplateError as exc:
+        return [f"the agreement and Annex 1 together: {exc}"]
+    return []
 
 
 def _template_parts(source: DocxTemplate) -> list[object]:

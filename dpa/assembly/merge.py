@@ -21,6 +21,7 @@ from pypdf.generic import (
     DecodedStreamObject,
     DictionaryObject,
     FloatObject,
+    IndirectObject,
     NameObject,
     NumberObject,
     StreamObject,
@@ -28,6 +29,7 @@ from pypdf.generic import (
 )
 from pypdf.xmp import XmpInformation
 
+from dpa.assembly.compose import ANNEX_HEADING_PREFIX
 from dpa.assembly.templates import SIGNATURE_ANCHORS, SIGNATURE_BOX_HEIGHT, SIGNATURE_BOX_WIDTH
 from dpa.errors import AssemblyError
 from dpa.roles import BY_FIELD, Party
@@ -60,11 +62,11 @@ class Anchor:
 def find_anchors(reader: PdfReader) -> dict[str, Anchor]:
     """Locate each signature anchor on the signature page; raises when one is missing or occurs twice.
 
-    By the template contract the signature page is the last page of the body, so only that page is searched
-    (text extraction is the costliest step of the merge: about 40 ms per page).
+    By the template contract the signature page is the last page of the agreement, the one before Annex 1, so
+    only that page is searched (text extraction is the costliest step of the merge: about 40 ms per page).
     """
     found: dict[str, list[Anchor]] = {field: [] for field in SIGNATURE_ANCHORS}
-    index = len(reader.pages) - 1
+    index = signature_page(reader)
     for text, x, y in _text_pieces(reader.pages[index]):
         line = " ".join(text.split())
         for field, anchor in SIGNATURE_ANCHORS.items():
@@ -80,6 +82,51 @@ def find_anchors(reader: PdfReader) -> dict[str, Anchor]:
             )
         result[field] = anchors[0]
     return result
+
+
+def signature_page(reader: PdfReader) -> int:
+    """The index of the agreement's last page: the page before the one LibreOffice's outline gives for the
+    annex's heading ("Bijlage 1…", :data:`~dpa.assembly.compose.ANNEX_HEADING_PREFIX`).
+
+    The outline is walked from its last top-level entry backwards (the annex comes last), reading only those
+    entries: pypdf's full ``outline`` costs a third of the merge.
+    """
+    outlines = _dictionary(reader.root_object.get("/Outlines"))
+    item = _dictionary(outlines.get("/Last")) if outlines is not None else None
+    while item is not None:
+        if str(item.get("/Title", "")).startswith(ANNEX_HEADING_PREFIX):
+            page = _destination_page(reader, item)
+            if page is not None and page >= 1:
+                return page - 1
+        item = _dictionary(item.get("/Prev"))
+    raise AssemblyError(
+        f"the rendered agreement has no heading '{ANNEX_HEADING_PREFIX}…' starting Annex 1 after the signature page: "
+        "check the templates with 'dpa templates check'"
+    )
+
+
+def _dictionary(value: object) -> DictionaryObject | None:
+    """``value`` resolved, when it is a dictionary."""
+    resolved = value.get_object() if isinstance(value, IndirectObject) else value
+    return resolved if isinstance(resolved, DictionaryObject) else None
+
+
+def _destination_page(reader: PdfReader, item: DictionaryObject) -> int | None:
+    """The page index an outline entry points at (its /Dest, or the /D of its GoTo action)."""
+    target = item.get("/Dest")
+    action = _dictionary(item.get("/A"))
+    if target is None and action is not None:
+        target = action.get("/D")
+    if isinstance(target, IndirectObject):
+        target = target.get_object()
+    if not isinstance(target, ArrayObject) or not target or not isinstance(target[0], IndirectObject):
+        return None
+    wanted = target[0].idnum
+    for index in range(len(reader.pages) - 1, -1, -1):
+        reference = reader.pages[index].indirect_reference
+        if reference is not None and reference.idnum == wanted:
+            return index
+    return None
 
 
 def _text_pieces(page: PageObject) -> list[tuple[str, float, float]]:
@@ -119,10 +166,10 @@ def declares_pdfa(reader: PdfReader) -> bool:
     return re.search(r"pdfaid:part\s*(=\s*\"|>)\s*[123]", raw) is not None
 
 
-def assemble_pdf(body: bytes, annex: bytes, metadata: AgreementMetadata, contract: bytes | None = None) -> bytes:
-    """Merge the converted documents, set the metadata and add both empty signature fields."""
-    body_reader = _read(body, "rendered agreement")
-    annex_reader = _read(annex, "rendered annex")
+def assemble_pdf(agreement: bytes, metadata: AgreementMetadata, contract: bytes | None = None) -> bytes:
+    """The converted agreement (with Annex 1), after the contract if any, with the metadata and both empty
+    signature fields."""
+    body_reader = _read(agreement, "rendered agreement")
     anchors = find_anchors(body_reader)
 
     writer = PdfWriter()
@@ -138,7 +185,6 @@ def assemble_pdf(body: bytes, annex: bytes, metadata: AgreementMetadata, contrac
         writer.append(contract_reader, import_outline=False)
         offset = len(contract_reader.pages)
     writer.append(body_reader, import_outline=False)
-    writer.append(annex_reader, import_outline=False)
     _copy_pdfa_catalog_entries(body_reader, writer)
     _set_metadata(writer, metadata)
     for field, anchor in anchors.items():

@@ -7,27 +7,15 @@ properties (they are reset to fixed values after rendering).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 from docxtpl import DocxTemplate
 
-from dpa.assembly.templates import TemplateSet, jinja_environment
+from dpa.assembly.templates import CORE_PROPERTIES, TemplateSet, jinja_environment
 from dpa.config import EXAMPLE_PROCESSOR, ProcessorConfig
 from dpa.errors import TemplateError
 from dpa.records import CustomerRecord, country_name, record_from_mapping
-
-DOCUMENT_TITLE = "Verwerkersovereenkomst"
-DOCUMENT_AUTHOR = "ipcall.me"
-
-
-@dataclass(frozen=True)
-class RenderedAgreement:
-    """The two filled DOCX documents of one agreement, in memory."""
-
-    body: bytes
-    annex: bytes
 
 
 def template_context(record: CustomerRecord, processor: ProcessorConfig) -> dict[str, Any]:
@@ -98,20 +86,17 @@ def render_docx(template: bytes, context: dict[str, Any], name: str) -> bytes:
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{name}: the template does not render: {exc}") from None
     properties = document.docx.core_properties
-    properties.title = DOCUMENT_TITLE
-    properties.author = DOCUMENT_AUTHOR
-    properties.last_modified_by = DOCUMENT_AUTHOR
-    for attribute in ("subject", "comments", "keywords", "category", "identifier", "content_status"):
-        setattr(properties, attribute, "")
+    for attribute, value in CORE_PROPERTIES.items():
+        setattr(properties, attribute, value)
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
 
 
-def render_agreement(record: CustomerRecord, processor: ProcessorConfig, templates: TemplateSet) -> RenderedAgreement:
-    """Fill the body and annex templates for ``record``."""
-    context = template_context(record, processor)
-    return RenderedAgreement(
-        body=render_docx(templates.body_bytes, context, templates.body_path.name),
-        annex=render_docx(templates.annex_bytes, context, templates.annex_path.name),
-    )
+def render_agreement(record: CustomerRecord, processor: ProcessorConfig, templates: TemplateSet) -> bytes:
+    """The filled DOCX of ``record``'s agreement with Annex 1 (one document, see :mod:`dpa.assembly.compose`).
+
+    Rendered with the template set's compiled form (:class:`~dpa.assembly.compiled.CompiledDocx`), made once per
+    process; :func:`render_docx` is docxtpl's own path, used by the template lint.
+    """
+    return templates.compiled.render(template_context(record, processor))

@@ -15,6 +15,8 @@ from pathlib import Path
 import jinja2
 import jinja2.sandbox
 
+from dpa.assembly.compiled import CompiledDocx
+from dpa.assembly.compose import compose_agreement
 from dpa.errors import TemplateError
 from dpa.roles import PARTIES
 
@@ -28,6 +30,17 @@ SIGNATURE_ANCHORS = {party.field: party.anchor for party in PARTIES}
 # empty space below each anchor line.
 SIGNATURE_BOX_WIDTH = 210.0
 SIGNATURE_BOX_HEIGHT = 64.0
+
+
+DOCUMENT_TITLE = "Verwerkersovereenkomst"
+DOCUMENT_AUTHOR = "ipcall.me"
+CORE_PROPERTIES = {
+    "title": DOCUMENT_TITLE,
+    "author": DOCUMENT_AUTHOR,
+    "last_modified_by": DOCUMENT_AUTHOR,
+    **{name: "" for name in ("subject", "comments", "keywords", "category", "identifier", "content_status")},
+}
+"""The DOCX core properties of every rendered document: fixed, so that no customer data ever goes there."""
 
 
 def jinja_environment() -> jinja2.Environment:
@@ -70,6 +83,17 @@ class TemplateSet:
     def annex_bytes(self) -> bytes:
         """The annex template's bytes (read once per process)."""
         return _read(self.annex_path)
+
+    @cached_property
+    def agreement_bytes(self) -> bytes:
+        """Both templates composed into one DOCX (agreement, section break, Annex 1): rendered and converted as
+        one document (see :mod:`dpa.assembly.compose`)."""
+        return compose_agreement(self.body_bytes, self.annex_bytes)
+
+    @cached_property
+    def compiled(self) -> CompiledDocx:
+        """:attr:`agreement_bytes` parsed and compiled once per process (see :mod:`dpa.assembly.compiled`)."""
+        return CompiledDocx(self.agreement_bytes, jinja_environment(), CORE_PROPERTIES, self.directory.name)
 
     @cached_property
     def version(self) -> str:

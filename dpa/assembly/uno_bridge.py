@@ -89,7 +89,7 @@ def convert(desktop, source, target):
     try:
         filter_data = uno.Any(
             "[]com.sun.star.beans.PropertyValue",
-            (prop("SelectPdfVersion", 2), prop("ExportFormFields", False)),
+            (prop("SelectPdfVersion", 2), prop("ExportFormFields", False), prop("ExportBookmarks", True)),
         )
         document.storeToURL(
             uno.systemPathToFileUrl(target),

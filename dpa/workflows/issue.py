@@ -42,9 +42,7 @@ def assemble(
 ) -> bytes:
     """Render, convert and merge the agreement for ``record``; returns the unsigned PDF/A with both fields."""
     templates = templates or TemplateSet.load(config.paths.templates, record.language)
-    rendered = render_agreement(record, config.processor, templates)
-    body = converter.convert(rendered.body, "agreement")
-    annex = converter.convert(rendered.annex, "annex")
+    agreement = converter.convert(render_agreement(record, config.processor, templates), "agreement")
     metadata = AgreementMetadata(
         title=f"{TITLE} – {record.name}",
         customer_id=record.id,
@@ -52,7 +50,7 @@ def assemble(
         record_sha256=record.sha256(),
         created=datetime.now(UTC),
     )
-    return assemble_pdf(body, annex, metadata, contract)
+    return assemble_pdf(agreement, metadata, contract)
 
 
 def generate(record: CustomerRecord, config: Config, output: Path, contract: Path | None = None) -> Path:
