@@ -101,10 +101,12 @@ def unsigned_pdf(tmp_path: Path, assembled_agreement: bytes) -> Path:
 
 @pytest.fixture(scope="session")
 def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPki]:
-    """``dpa pki init`` output for the whole session, with its passphrases in the environment."""
+    """``dpa pki init`` output for the whole session, with its passphrases in the environment; its certificates
+    name CRL and OCSP addresses on a free loopback port, where :func:`tsa_server` answers them."""
     from dpa.devtools.devpki import init_dev_pki
+    from tests.signing_support import free_port
 
-    pki = init_dev_pki(tmp_path_factory.mktemp("dev-pki"))
+    pki = init_dev_pki(tmp_path_factory.mktemp("dev-pki"), tsa_url=f"http://127.0.0.1:{free_port()}/")
     with pytest.MonkeyPatch.context() as mp:
         for name, value in pki.secrets.items():
             mp.setenv(name, value)
@@ -113,19 +115,27 @@ def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPki]:
 
 @pytest.fixture(scope="session")
 def tsa_server(dev_pki: DevPki) -> Iterator[TsaProcess]:
-    """A real ``dpa tsa serve --port 0`` subprocess on loopback for the session (basic auth on), stopped with
-    SIGTERM at the end — which must exit 0."""
+    """A real ``dpa tsa serve`` subprocess on loopback for the session (basic auth on), on the port the development
+    PKI's certificates name, so it also answers their CRLs and OCSP; stopped with SIGTERM at the end — which must
+    exit 0."""
     from tests.signing_support import start_tsa
 
-    tsa = start_tsa(dev_pki.config_path, dict(dev_pki.secrets))
+    port = int(dev_pki.revocation_url.rstrip("/").rsplit(":", 1)[1])
+    tsa = start_tsa(dev_pki.config_path, dict(dev_pki.secrets), port=port)
     yield tsa
     assert tsa.stop() == 0, "dpa tsa serve did not exit cleanly on SIGTERM"
 
 
 @pytest.fixture(scope="session")
 def signing_config(dev_pki: DevPki, tsa_server: TsaProcess) -> Config:
-    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server`."""
+    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server`.
+
+    Bridge (issue 9): the verifier of this branch reads TSA roots from ``[trust] roots`` only, so the TSA CA is
+    listed there too until it reads ``[trust] tsa_roots`` itself.
+    """
     from dpa.config import load_config
     from tests.signing_support import with_tsa_urls
 
-    return with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url)
+    config = with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url)
+    trust = dataclasses.replace(config.trust, roots=(*config.trust.roots, *config.trust.tsa_roots))
+    return dataclasses.replace(config, trust=trust)

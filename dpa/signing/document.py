@@ -1,10 +1,12 @@
-"""Checks on an input PDF before anything is signed: is it a PDF, unencrypted, with our empty field for the role?"""
+"""Checks on an input PDF before anything is signed: is it a PDF, unencrypted, with our empty field for the role?
+And the incremental writer every later update goes through."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import enumerate_sig_fields
@@ -12,7 +14,17 @@ from pyhanko.sign.fields import enumerate_sig_fields
 from dpa.errors import SigningError
 from dpa.roles import BY_ROLE, PROCESSOR
 
-"""The pre-created signature field of each party (DESIGN.md §3 step 4)."""
+
+class UntouchedMetadataWriter(IncrementalPdfFileWriter):
+    """pyHanko's incremental writer, minus its metadata update.
+
+    pyHanko rewrites ``/Info`` ModDate/Producer and the XMP packet on every write. dpa leaves both alone: the XMP
+    of a PDF/A-2b file must stay as the converter wrote it, and a signature or archive update should change
+    nothing but what it adds.
+    """
+
+    def _update_meta(self) -> None:
+        return None
 
 
 @dataclass(frozen=True)
