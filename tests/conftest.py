@@ -128,14 +128,10 @@ def tsa_server(dev_pki: DevPki) -> Iterator[TsaProcess]:
 
 @pytest.fixture(scope="session")
 def signing_config(dev_pki: DevPki, tsa_server: TsaProcess) -> Config:
-    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server`.
-
-    Bridge (issue 9): the verifier of this branch reads TSA roots from ``[trust] roots`` only, so the TSA CA is
-    listed there too until it reads ``[trust] tsa_roots`` itself.
-    """
+    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server` (and the TSA CA among
+    the roots, the bridge of :func:`tests.ltv_support.trusting_tsa_roots`)."""
     from dpa.config import load_config
+    from tests.ltv_support import trusting_tsa_roots
     from tests.signing_support import with_tsa_urls
 
-    config = with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url)
-    trust = dataclasses.replace(config.trust, roots=(*config.trust.roots, *config.trust.tsa_roots))
-    return dataclasses.replace(config, trust=trust)
+    return trusting_tsa_roots(with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url))

@@ -108,7 +108,7 @@ def sign(
         else ("no timestamp")
     )
     kind = "certified" if result.certification else "signed"
-    app.info(f"{kind} {result.field} as {result.signer}; {when}")
+    app.info(f"{kind} {result.field} as {result.signer}; {when}; PAdES {result.level}")
     click.echo(str(result.output))
 
 

@@ -270,6 +270,11 @@ class TsaServer:
             host_text = f"[{host_text}]"
         return f"http://{host_text}:{port}/"
 
+    @property
+    def revocation(self) -> RevocationResponder | None:
+        """The revocation responder this server answers with (its ``requests`` count what was asked), if any."""
+        return self._http.revocation
+
     def serve_forever(self) -> None:
         """Serve in the calling thread until :meth:`shutdown` is called from another thread."""
         self._http.serve_forever(poll_interval=0.2)

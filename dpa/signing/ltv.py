@@ -113,7 +113,10 @@ class RevocationFetcher:
             asyncio.run(self._probe(context, cert, chain, timestamper, whose))
         except MissingRevocationData as exc:
             if self.required:
-                raise
+                raise MissingRevocationData(
+                    f"{exc}; nothing was signed: make the CRL reachable, or set [signing] "
+                    "require_revocation_data = false to sign at PAdES B-T"
+                ) from None
             warning = f"{exc}; signing at PAdES B-T, without validation data ([signing] require_revocation_data)"
             self._warn_once(warning)
             return LtvPlan(LEVEL_T, None, warning)
