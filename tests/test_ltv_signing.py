@@ -86,8 +86,16 @@ def test_revoked_before_signing_is_refused(
         pki, url = served.pki, served.config.tsa.urls[0]
         with SigningSession(served.config) as session:
             half, _ = session.sign_bytes(assembled_agreement, "processor")  # before the revocation: fine
+        (tmp_path / "half.pdf").write_bytes(half)
+        # pdfsig (NSS) checks certificates online against the OCSP address in them: an independent client
+        nss = make_nss_db(tmp_path / "nss", pki.ca_path)
+        trusted = pdfsig(tmp_path / "half.pdf", nss)[0]  # [1]: the customer's field, not signed yet
+        assert trusted.signature_valid and trusted.certificate_trusted, trusted.raw
+        assert served.responder.requests["/ocsp/ca"] >= 1
 
         revoke_certificate(pki.directory, pki.processor.cert, reason="keyCompromise")
+        revoked = pdfsig(tmp_path / "half.pdf", nss)[0]
+        assert revoked.signature_valid and "Certificate has been Revoked" in revoked.raw, revoked.raw
         with SigningSession(served.config) as session, pytest.raises(SigningError, match="revoked") as refused:
             session.sign_bytes(assembled_agreement, "processor")
         assert "[signers.processor]" in str(refused.value) and "nothing was signed" in str(refused.value)
