@@ -88,7 +88,8 @@ class Appended:
     warning: str | None
 
 
-_Decision = Callable[[bytes, Evidence], "ArchiveResult | Appended"]
+_Decision = Callable[[Path, bytes, Evidence], "ArchiveResult | Appended"]
+"""What to do with one file: an outcome without writing, or the update to append."""
 
 
 class Archiver:
@@ -203,7 +204,7 @@ class Archiver:
         """Extend one stored agreement when due (see :func:`extend`)."""
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(days=within_days)
 
-        def decide(data: bytes, evidence: Evidence) -> ArchiveResult | Appended:
+        def decide(path: Path, data: bytes, evidence: Evidence) -> ArchiveResult | Appended:
             newest = evidence.newest
             if not evidence.complete:
                 return ArchiveResult(path, "skipped", "not complete: both parties must have signed")
@@ -224,22 +225,22 @@ class Archiver:
 
         return self._on_file(path, decide, kind="archive-extended")
 
-    def _seal_decision(self, data: bytes, evidence: Evidence) -> ArchiveResult | Appended:
+    def _seal_decision(self, path: Path, data: bytes, evidence: Evidence) -> ArchiveResult | Appended:
         if not evidence.complete:
-            return ArchiveResult(Path(), "skipped", "not complete: both parties must have signed before it is sealed")
+            return ArchiveResult(path, "skipped", "not complete: both parties must have signed before it is sealed")
         if evidence.sealed:
             return ArchiveResult(
-                Path(), "skipped", "already sealed (a document timestamp follows the last signature): extend renews it"
+                path, "skipped", "already sealed (a document timestamp follows the last signature): extend renews it"
             )
-        return self._append(data, evidence, evidence.signatures, "the agreement", not_before=None)
+        return self._append(data, evidence, evidence.signatures, str(path), not_before=None)
 
     def _on_file(self, path: Path, decide: _Decision, kind: str = "archive-sealed") -> ArchiveResult:
         try:
             data = path.read_bytes()
             agreement = self._registered(path, data)
-            outcome = decide(data, read_evidence(data, str(path)))
+            outcome = decide(path, data, read_evidence(data, str(path)))
             if isinstance(outcome, ArchiveResult):
-                return dataclasses.replace(outcome, file=path)
+                return outcome
             if path.read_bytes() != data:
                 raise ArchiveError("the file changed while it was being archived; nothing written")
             write_atomic(path, outcome.data)
