@@ -161,6 +161,19 @@ def init_dev_pki(
     except OSError as exc:
         raise ConfigError(f"cannot create {directory}: {exc.strerror or exc}") from None
 
+    made = _certificates(directory, key_type, base, controller_name, tsa_valid_days)
+    try:
+        for name, (data, private) in _files(made, tsa_url).items():
+            write_new(directory / name, data, private=private)
+    except FileExistsError as exc:
+        raise ConfigError(f"{exc.filename} appeared while the PKI was being written; not overwriting it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write the development PKI in {directory}: {exc.strerror or exc}") from None
+    return made
+
+
+def _certificates(directory: Path, key_type: KeyType, base: str, controller_name: str, tsa_valid_days: int) -> DevPki:
+    """The CAs, certificates and fresh passphrases of a new PKI (nothing written yet)."""
     ca = make_ca(key_type=key_type, revocation=revocation_urls(base, SIGNER_CA))
     tsa_ca = make_ca(
         f"dpa development TSA CA ({DEV_MARKER})",
@@ -175,46 +188,30 @@ def init_dev_pki(
     tsa = issue_cert(
         tsa_ca, f"dpa development TSA ({DEV_MARKER})", profile="tsa", key_type=key_type, valid_days=tsa_valid_days
     )
-    passphrases = {
-        PROCESSOR_PASSPHRASE_ENV: secrets.token_urlsafe(24),
-        CONTROLLER_PASSPHRASE_ENV: secrets.token_urlsafe(24),
-        TSA_KEY_PASSPHRASE_ENV: secrets.token_urlsafe(24),
-        TSA_PASSWORD_ENV: secrets.token_urlsafe(24),
-        CA_KEY_PASSPHRASE_ENV: secrets.token_urlsafe(24),
-    }
-    files = {
-        "ca.pem": (ca.cert_pem(), False),
-        "ca-key.pem": (ca.key_pem(passphrases[CA_KEY_PASSPHRASE_ENV]), True),
-        "tsa-ca.pem": (tsa_ca.cert_pem(), False),
-        "tsa-ca-key.pem": (tsa_ca.key_pem(passphrases[CA_KEY_PASSPHRASE_ENV]), True),
-        "processor.p12": (processor.pkcs12(passphrases[PROCESSOR_PASSPHRASE_ENV]), True),
-        "processor.pem": (processor.cert_pem(), False),
-        "controller.p12": (controller.pkcs12(passphrases[CONTROLLER_PASSPHRASE_ENV]), True),
-        "controller.pem": (controller.cert_pem(), False),
-        "tsa.pem": (tsa.cert_pem(), False),
-        "tsa-key.pem": (tsa.key_pem(passphrases[TSA_KEY_PASSPHRASE_ENV]), True),
+    names = (PROCESSOR_PASSPHRASE_ENV, CONTROLLER_PASSPHRASE_ENV, TSA_KEY_PASSPHRASE_ENV, TSA_PASSWORD_ENV)
+    passphrases = {name: secrets.token_urlsafe(24) for name in (*names, CA_KEY_PASSPHRASE_ENV)}
+    return DevPki(directory, ca, tsa_ca, processor, controller, tsa, base, passphrases)
+
+
+def _files(pki: DevPki, tsa_url: str) -> dict[str, tuple[bytes, bool]]:
+    """Every file of the PKI folder: name -> (content, private?)."""
+    secret = pki.secrets
+    return {
+        "ca.pem": (pki.ca.cert_pem(), False),
+        "ca-key.pem": (pki.ca.key_pem(secret[CA_KEY_PASSPHRASE_ENV]), True),
+        "tsa-ca.pem": (pki.tsa_ca.cert_pem(), False),
+        "tsa-ca-key.pem": (pki.tsa_ca.key_pem(secret[CA_KEY_PASSPHRASE_ENV]), True),
+        "processor.p12": (pki.processor.pkcs12(secret[PROCESSOR_PASSPHRASE_ENV]), True),
+        "processor.pem": (pki.processor.cert_pem(), False),
+        "controller.p12": (pki.controller.pkcs12(secret[CONTROLLER_PASSPHRASE_ENV]), True),
+        "controller.pem": (pki.controller.cert_pem(), False),
+        "tsa.pem": (pki.tsa.cert_pem(), False),
+        "tsa-key.pem": (pki.tsa.key_pem(secret[TSA_KEY_PASSPHRASE_ENV]), True),
         REVOCATIONS_FILE: (b'{"revoked": []}\n', False),
         "dpa.toml": (_dev_config(tsa_url).encode(), False),
-        "dev-secrets.env": (_secrets_env(passphrases).encode(), True),
+        "dev-secrets.env": (_secrets_env(secret).encode(), True),
         "README.txt": (_README.encode(), False),
     }
-    try:
-        for name, (data, private) in files.items():
-            write_new(directory / name, data, private=private)
-    except FileExistsError as exc:
-        raise ConfigError(f"{exc.filename} appeared while the PKI was being written; not overwriting it") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot write the development PKI in {directory}: {exc.strerror or exc}") from None
-    return DevPki(
-        directory=directory,
-        ca=ca,
-        tsa_ca=tsa_ca,
-        processor=processor,
-        controller=controller,
-        tsa=tsa,
-        revocation_url=base,
-        secrets=passphrases,
-    )
 
 
 def read_secrets_env(path: Path) -> dict[str, str]:
