@@ -35,14 +35,15 @@ sys.path.insert(0, str(REPO))
 from bench.agreement import unsigned_agreement  # noqa: E402
 from dpa.config import Config, load_config  # noqa: E402
 from dpa.devtools.devpki import init_dev_pki  # noqa: E402
+from dpa.devtools.tsa_server import free_loopback_port  # noqa: E402
 from dpa.signing.sign import SigningSession, sign_pdf  # noqa: E402
 
 DPA = (sys.executable, "-P", "-m", "dpa")  # -P: never import from the current folder, as the dpa script
 
 
-def start_tsa(config_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_tsa(config_path: Path, env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [*DPA, "--config", str(config_path), "tsa", "serve", "--port", "0"],
+        [*DPA, "--config", str(config_path), "tsa", "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -134,10 +135,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dpa-bench-sign-"))
     tsa = None
     try:
-        pki = init_dev_pki(work / "pki")
+        port = free_loopback_port()  # the PKI's certificates name it: TSA, CRL and OCSP are served there
+        pki = init_dev_pki(work / "pki", tsa_url=f"http://127.0.0.1:{port}/")
         env = {**os.environ, **pki.secrets}
         os.environ.update(pki.secrets)
-        tsa, url = start_tsa(pki.config_path, env)
+        tsa, url = start_tsa(pki.config_path, env, port)
         base = load_config(pki.config_path)
         config = replace(base, tsa=replace(base.tsa, urls=(url,)))
         data, what = unsigned_agreement()

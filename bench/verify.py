@@ -1,10 +1,12 @@
 """Benchmark: `dpa verify` over a folder of two-signature agreements against pdfsig, in one run.
 
-Sets up a throwaway development PKI and an embedded TSA on loopback, assembles ONE agreement (the example
-customer, LibreOffice; a small stand-in when assembly is unavailable) and signs N copies of it (default 100), each
-certified by the processor and counter-signed by the controller, each with its own trusted timestamps. Then:
+Sets up a throwaway development PKI and its embedded TSA (with CRL/OCSP) on loopback, assembles ONE agreement
+(the example customer, LibreOffice; a small stand-in when assembly is unavailable) and signs N copies of it (default
+100), each certified by the processor and counter-signed by the controller, each with its own trusted timestamps
+and validation data (B-LT). Then:
 
-  (a) pdfsig (poppler) once per file, with an NSS database trusting the development CA — it checks only the
+  (a) pdfsig (poppler) once per file, with an NSS database trusting the development CA (and, as it does by
+      default, online OCSP against the development PKI's responder) — it checks only the
       cryptography and the certificate, so it is the floor;
   (b) one `dpa verify --json FOLDER`: one process, one warm verification worker for all files, the full §6 rules
       (difference analysis, timestamps, certificate at the timestamp's time, order, trailing bytes, …);
@@ -18,6 +20,7 @@ Usage: .venv/bin/python bench/verify.py [N] [M]
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -33,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from bench.agreement import unsigned_agreement  # noqa: E402
 from dpa.config import load_config  # noqa: E402
 from dpa.devtools.devpki import init_dev_pki  # noqa: E402
-from dpa.devtools.tsa_server import TimestampAuthority, TsaServer  # noqa: E402
+from dpa.devtools.tsa_server import free_loopback_port, tsa_server_from_config  # noqa: E402
 from dpa.signing.sign import SigningSession  # noqa: E402
 from tests.signing_support import make_nss_db  # noqa: E402
 
@@ -51,27 +54,26 @@ def pdfsig_ok(path: Path, nssdir: Path) -> bool:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     m = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    with tempfile.TemporaryDirectory(prefix="dpa-bench-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dpa-bench-verify-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        pki = init_dev_pki(work / "pki")
+        port = free_loopback_port()  # the PKI's certificates name it: TSA, CRL and OCSP are served there
+        pki = init_dev_pki(work / "pki", tsa_url=f"http://127.0.0.1:{port}/")
         os.environ.update(pki.secrets)
         unsigned, what = unsigned_agreement()
-        authority = TimestampAuthority(pki.tsa.cert, pki.tsa.key, [pki.ca.cert])
         folder = work / "agreements"
         folder.mkdir()
-        with TsaServer(authority, port=0) as server:
-            url = server.start_in_thread()
-            base = load_config(pki.config_path)
-            config = dataclasses.replace(
-                base, tsa=dataclasses.replace(base.tsa, urls=(url,), username="", password_env="")
-            )
-            started = time.perf_counter()
-            with SigningSession(config) as session:
-                for i in range(n):
-                    half, _ = session.sign_bytes(unsigned, "processor", name=f"copy {i}")
-                    full, _ = session.sign_bytes(half, "controller", name=f"copy {i}")
-                    (folder / f"C-{i:04d}.signed.pdf").write_bytes(full)
-            signing = time.perf_counter() - started
+        base = load_config(pki.config_path)
+        # served to the end: pdfsig asks the OCSP responder named in the certificates (dpa verify asks nothing)
+        server = stack.enter_context(tsa_server_from_config(base, port=port))
+        url = server.start_in_thread()
+        config = dataclasses.replace(base, tsa=dataclasses.replace(base.tsa, urls=(url,)))
+        started = time.perf_counter()
+        with SigningSession(config) as session:
+            for i in range(n):
+                half, _ = session.sign_bytes(unsigned, "processor", name=f"copy {i}")
+                full, _ = session.sign_bytes(half, "controller", name=f"copy {i}")
+                (folder / f"C-{i:04d}.signed.pdf").write_bytes(full)
+        signing = time.perf_counter() - started
         files = sorted(folder.glob("*.pdf"))
         size = files[0].stat().st_size
         print(

@@ -41,9 +41,15 @@ _EXPORTS = {
     "BatchOptions": "dpa.workflows.batch",
     "ingest_file": "dpa.workflows.ingest",
     "IngestResult": "dpa.workflows.ingest",
+    "Archiver": "dpa.archive.seal",
+    "ArchiveResult": "dpa.archive.seal",
+    "seal": "dpa.archive.seal",
+    "extend": "dpa.archive.seal",
 }
 
 __all__ = [
+    "ArchiveResult",
+    "Archiver",
     "BatchOptions",
     "Config",
     "CustomerRecord",
@@ -58,6 +64,7 @@ __all__ = [
     "Verifier",
     "__version__",
     "assemble",
+    "extend",
     "generate",
     "ingest_file",
     "issue",
@@ -66,10 +73,12 @@ __all__ = [
     "load_record",
     "record_from_mapping",
     "run_batch",
+    "seal",
     "sign_pdf",
 ]
 
 if TYPE_CHECKING:
+    from dpa.archive.seal import Archiver, ArchiveResult, extend, seal
     from dpa.config import Config, load_config
     from dpa.errors import DpaError
     from dpa.records import CustomerRecord, load_record, record_from_mapping

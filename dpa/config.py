@@ -84,6 +84,15 @@ class SignerConfig:
 
 
 @dataclass(frozen=True)
+class RevocationServiceConfig:
+    """The development PKI whose CRLs and OCSP responses ``dpa tsa serve`` also answers (``dpa pki init``)."""
+
+    pki: Path
+    """The PKI folder: its CA certificates and encrypted keys, and ``revoked.json``."""
+    ca_key_passphrase_env: str = ""
+
+
+@dataclass(frozen=True)
 class TsaServerConfig:
     """The key and certificate with which ``dpa tsa serve`` signs time-stamp tokens."""
 
@@ -95,6 +104,7 @@ class TsaServerConfig:
     password_env: str = ""
     policy_oid: str = "1.3.6.1.4.1.57264.1.1"
     max_request_bytes: int = 16384
+    revocation: RevocationServiceConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -111,9 +121,38 @@ class TsaConfig:
 
 @dataclass(frozen=True)
 class TrustConfig:
-    """Trust roots (PEM files) for signer certificates and TSA certificates."""
+    """Trust roots (PEM files): ``roots`` for signers' CAs, ``tsa_roots`` for timestamp authorities, kept apart so
+    that a CA trusted for signatures can never mint timestamps."""
 
     roots: tuple[Path, ...] = ()
+    tsa_roots: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class SigningConfig:
+    """How signing gathers validation data (PAdES B-LT)."""
+
+    require_revocation_data: bool = True
+    """Without OCSP responses or CRLs for the signer and the TSA, stop (true) or sign at B-T with a warning."""
+    revocation_timeout_s: float = 10.0
+    """Per request to a certificate's OCSP responder or CRL distribution point."""
+
+
+INGEST_UNTIMESTAMPED = ("prove-existence", "refuse")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How ingest treats a counter-signature without a timestamp of its own."""
+
+    untimestamped: str = "prove-existence"
+    """``prove-existence``: timestamp it at ingest and judge it at that moment; ``refuse``: refuse it."""
+
+    def __post_init__(self) -> None:
+        if self.untimestamped not in INGEST_UNTIMESTAMPED:
+            raise ConfigError(
+                f"untimestamped must be one of {', '.join(INGEST_UNTIMESTAMPED)}, not '{self.untimestamped}'"
+            )
 
 
 @dataclass(frozen=True)
@@ -155,6 +194,8 @@ class Config:
     trust: TrustConfig = field(default_factory=TrustConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    signing: SigningConfig = field(default_factory=SigningConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     source: Path | None = None
 
     def signer(self, role: str) -> SignerConfig:
@@ -275,6 +316,11 @@ def _convert(hint: Any, value: Any, where: str, base: Path, problems: list[str])
             return _INVALID
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else base / p
+    if hint is bool:
+        if not isinstance(value, bool):
+            problems.append(f"'{where}' must be true or false")
+            return _INVALID
+        return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append(f"'{where}' must be a number")

@@ -47,6 +47,10 @@ class TimestampError(SigningError):
     """No configured time-stamping authority returned a valid RFC 3161 token."""
 
 
+class ArchiveError(DpaError):
+    """An agreement cannot be sealed or extended (unreadable, incomplete, changed on disk, no validation data)."""
+
+
 class VerificationError(DpaError):
     """Verification itself could not run (as opposed to a verdict on a file)."""
 

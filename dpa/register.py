@@ -343,6 +343,16 @@ class Register:
         with self._transaction() as db:
             self._event(db, agreement_id, "ingest-refused", file_sha256, verdict, detail)
 
+    def record_archive_update(
+        self, agreement_id: int, old_sha256: str, new_sha256: str, kind: str, detail: str
+    ) -> Agreement:
+        """An archive update (``archive-sealed``, ``archive-extended``) was appended to the stored signed copy: the
+        agreement points at the file's new hash; the event keeps both."""
+        with self._transaction() as db:
+            db.execute("UPDATE agreements SET signed_sha256 = ? WHERE id = ?", (new_sha256, agreement_id))
+            self._event(db, agreement_id, kind, new_sha256, None, f"{detail} (before: sha256 {old_sha256})")
+            return self._get(db, agreement_id)
+
     def end(self, customer_id: str, on: date) -> list[Agreement]:
         """Record the end of the cooperation with a customer (all its live agreements become ``ended``)."""
         with self._transaction() as db:
@@ -426,6 +436,11 @@ class Register:
             query += " AND customer_id = ?"
             params += (customer_id,)
         return [Agreement(**dict(row)) for row in self._read(query + " ORDER BY id", params)]
+
+    def by_signed_file(self, path: Path) -> Agreement | None:
+        """The agreement whose stored signed copy is ``path`` (compared resolved), if any."""
+        rows = self._read(f"SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE signed_file = ?", (str(path.resolve()),))
+        return Agreement(**dict(rows[-1])) if rows else None
 
     def events(self, agreement_id: int) -> list[Event]:
         """The history of one agreement, oldest first."""

@@ -105,12 +105,18 @@ def unsigned_pdf(tmp_path: Path, assembled_agreement: bytes) -> Path:
 
 @pytest.fixture(scope="session")
 def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPki]:
-    """``dpa pki init`` output for the whole session, with its passphrases in the environment."""
+    """``dpa pki init`` output for the whole session, with its passphrases in the environment; its certificates
+    name CRL and OCSP addresses on a free loopback port, where :func:`tsa_server` answers them."""
     from dpa.devtools.devpki import init_dev_pki
+    from tests.signing_support import free_port
 
     # The example controller signs with an address at the test customers' domain (EXAMPLE_FIELDS' e-mail), so
     # that ingest recognises it as the customer (DESIGN §6 "The signer is the customer").
-    pki = init_dev_pki(tmp_path_factory.mktemp("dev-pki"), controller_email=EXAMPLE_SIGNER_EMAIL)
+    pki = init_dev_pki(
+        tmp_path_factory.mktemp("dev-pki"),
+        tsa_url=f"http://127.0.0.1:{free_port()}/",
+        controller_email=EXAMPLE_SIGNER_EMAIL,
+    )
     with pytest.MonkeyPatch.context() as mp:
         for name, value in pki.secrets.items():
             mp.setenv(name, value)
@@ -119,19 +125,23 @@ def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPki]:
 
 @pytest.fixture(scope="session")
 def tsa_server(dev_pki: DevPki) -> Iterator[TsaProcess]:
-    """A real ``dpa tsa serve --port 0`` subprocess on loopback for the session (basic auth on), stopped with
-    SIGTERM at the end — which must exit 0."""
+    """A real ``dpa tsa serve`` subprocess on loopback for the session (basic auth on), on the port the development
+    PKI's certificates name, so it also answers their CRLs and OCSP; stopped with SIGTERM at the end — which must
+    exit 0."""
     from tests.signing_support import start_tsa
 
-    tsa = start_tsa(dev_pki.config_path, dict(dev_pki.secrets))
+    port = int(dev_pki.revocation_url.rstrip("/").rsplit(":", 1)[1])
+    tsa = start_tsa(dev_pki.config_path, dict(dev_pki.secrets), port=port)
     yield tsa
     assert tsa.stop() == 0, "dpa tsa serve did not exit cleanly on SIGTERM"
 
 
 @pytest.fixture(scope="session")
 def signing_config(dev_pki: DevPki, tsa_server: TsaProcess) -> Config:
-    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server`."""
+    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server` (and the TSA CA among
+    the roots, the bridge of :func:`tests.ltv_support.trusting_tsa_roots`)."""
     from dpa.config import load_config
+    from tests.ltv_support import trusting_tsa_roots
     from tests.signing_support import with_tsa_urls
 
-    return with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url)
+    return trusting_tsa_roots(with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url))

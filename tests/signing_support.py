@@ -342,10 +342,11 @@ class TsaProcess:
         return self.process.returncode
 
 
-def start_tsa(config_path: Path, env: Mapping[str, str], *, timeout: float = 20.0) -> TsaProcess:
-    """Start ``dpa --config CONFIG tsa serve --port 0`` and read its URL from the first stdout line."""
+def start_tsa(config_path: Path, env: Mapping[str, str], *, port: int = 0, timeout: float = 20.0) -> TsaProcess:
+    """Start ``dpa --config CONFIG tsa serve --port PORT`` (0: a free one) and read its URL from the first stdout
+    line. With a development PKI it also serves that PKI's CRLs and OCSP: give the port its certificates name."""
     proc = subprocess.Popen(
-        [*DPA, "--config", str(config_path), "tsa", "serve", "--host", "127.0.0.1", "--port", "0"],
+        [*DPA, "--config", str(config_path), "tsa", "serve", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **env},
@@ -369,9 +370,9 @@ def start_tsa(config_path: Path, env: Mapping[str, str], *, timeout: float = 20.
 
 
 @contextlib.contextmanager
-def running_tsa(config_path: Path, env: Mapping[str, str]) -> Iterator[TsaProcess]:
+def running_tsa(config_path: Path, env: Mapping[str, str], *, port: int = 0) -> Iterator[TsaProcess]:
     """:func:`start_tsa` as a context manager that always stops the process."""
-    tsa = start_tsa(config_path, env)
+    tsa = start_tsa(config_path, env, port=port)
     try:
         yield tsa
     finally:

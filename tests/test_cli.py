@@ -27,8 +27,11 @@ DESIGNED = [
     "register end",
     "register purge",
     "pki init",
+    "pki revoke",
     "tsa serve",
     "templates check",
+    "archive seal",
+    "archive extend",
 ]
 
 
@@ -44,6 +47,12 @@ def all_commands(group: click.Group, prefix: str = "") -> list[str]:
 
 def test_every_designed_command_exists() -> None:
     assert sorted(DESIGNED) == sorted(all_commands(cli))
+
+
+@pytest.mark.parametrize("command", DESIGNED)
+def test_every_command_appears_in_the_readme(command: str) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"dpa {command}" in readme, f"README.md shows no example of dpa {command}"
 
 
 def find(command: str) -> click.Command:

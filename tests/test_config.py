@@ -96,3 +96,64 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[processor\n"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_long_term_validation_settings(tmp_path: Path) -> None:
+    defaults = Config()
+    assert defaults.signing.require_revocation_data is True
+    assert defaults.ingest.untimestamped == "prove-existence"
+    assert defaults.trust.tsa_roots == ()
+    path = write(
+        tmp_path,
+        """
+[trust]
+roots = ["ca.pem"]
+tsa_roots = ["tsa-ca.pem"]
+
+[signing]
+require_revocation_data = false
+revocation_timeout_s = 3
+
+[ingest]
+untimestamped = "refuse"
+
+[tsa.server]
+cert = "tsa.pem"
+key = "tsa-key.pem"
+
+[tsa.server.revocation]
+pki = "pki"
+ca_key_passphrase_env = "CA_PASS"
+""",
+    )
+    config = load_config(path)
+    assert config.trust.tsa_roots == (tmp_path / "tsa-ca.pem",)
+    assert config.signing.require_revocation_data is False and config.signing.revocation_timeout_s == 3.0
+    assert config.ingest.untimestamped == "refuse"
+    assert config.tsa.server is not None and config.tsa.server.revocation is not None
+    assert config.tsa.server.revocation.pki == tmp_path / "pki"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.signing.require_revocation_data = True  # type: ignore[misc]
+
+
+def test_long_term_validation_settings_are_checked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[signing]
+require_revocation_data = "yes"
+fetch_ocsp = true
+
+[ingest]
+untimestamped = "ignore"
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    for expected in (
+        "'signing.require_revocation_data' must be true or false",
+        "[signing] unknown key 'fetch_ocsp'",
+        "untimestamped must be one of prove-existence, refuse",
+    ):
+        assert expected in message, message

@@ -157,6 +157,7 @@ def test_demo_runs_twice_and_verifies(tmp_path: Path) -> None:
     assert verdict.returncode == 0, verdict.stderr
     report = json.loads(verdict.stdout)
     assert report["indication"] == "TOTAL_PASSED" and report["complete"] is True and report["effective_date"]
+    assert report["pades_level"] == "B-LTA"  # sealed with an archive timestamp after ingest (issue 12)
 
 
 def test_hostile_file_is_refused_without_stopping_the_run(local_config: Config, tmp_path: Path) -> None:

@@ -35,10 +35,11 @@ def test_pki_init_writes_marked_certificates_and_a_wired_config(dev_pki: DevPki)
 
     config = load_config(dev_pki.config_path)
     assert config.trust.roots == (d / "ca.pem",)
+    assert config.trust.tsa_roots == (d / "tsa-ca.pem",)  # timestamp authorities under a CA of their own
     assert config.signers["processor"].pkcs12 == d / "processor.p12"
     assert config.signers["processor"].passphrase_env == devpki.PROCESSOR_PASSPHRASE_ENV
     assert config.signers["controller"].pkcs12 == d / "controller.p12"
-    assert config.tsa.urls == ("http://127.0.0.1:3161/",)
+    assert config.tsa.urls == (dev_pki.revocation_url,)  # the session's PKI: TSA and revocation on one port
     assert config.tsa.server is not None and config.tsa.server.key == d / "tsa-key.pem"
     assert config.tsa.password_env == config.tsa.server.password_env == devpki.TSA_PASSWORD_ENV
 
@@ -50,6 +51,7 @@ def test_pki_init_writes_marked_certificates_and_a_wired_config(dev_pki: DevPki)
         config.signers["controller"].passphrase_env,
         config.tsa.server.key_passphrase_env,
         config.tsa.server.password_env,
+        config.tsa.server.revocation.ca_key_passphrase_env if config.tsa.server.revocation else None,
     }
     assert all(line.startswith(("export ", "#")) for line in dev_pki.secrets_path.read_text().splitlines())
     key, cert, _ = pkcs12.load_key_and_certificates(
@@ -57,7 +59,11 @@ def test_pki_init_writes_marked_certificates_and_a_wired_config(dev_pki: DevPki)
     )
     assert cert == dev_pki.processor.cert and key is not None
     load_pem_private_key((d / "tsa-key.pem").read_bytes(), secrets[devpki.TSA_KEY_PASSPHRASE_ENV].encode())
-    for private in ("processor.p12", "controller.p12", "tsa-key.pem", "dev-secrets.env"):
+    for key in ("ca-key.pem", "tsa-ca-key.pem"):
+        load_pem_private_key((d / key).read_bytes(), secrets[devpki.CA_KEY_PASSPHRASE_ENV].encode())
+    keys = ("processor.p12", "controller.p12", "tsa-key.pem", "ca-key.pem", "tsa-ca-key.pem")
+    private_files = (*keys, "dev-secrets.env")
+    for private in private_files:
         assert stat.S_IMODE((d / private).stat().st_mode) == 0o600, private
 
 
@@ -68,9 +74,10 @@ def test_pki_certificate_profiles(dev_pki: DevPki) -> None:
     assert signer_ku.digital_signature and signer_ku.content_commitment
     eku = dev_pki.tsa.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert eku.critical and list(eku.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
-    for leaf in (dev_pki.processor, dev_pki.controller, dev_pki.tsa):
-        assert leaf.cert.issuer == ca.subject
-        leaf.cert.verify_directly_issued_by(ca)
+    for leaf, issuer in ((dev_pki.processor, ca), (dev_pki.controller, ca), (dev_pki.tsa, dev_pki.tsa_ca.cert)):
+        assert leaf.cert.issuer == issuer.subject
+        leaf.cert.verify_directly_issued_by(issuer)
+    assert dev_pki.tsa_ca.cert.subject != ca.subject  # the TSA's CA is not the signers' CA (issue 9)
 
 
 def test_pki_init_refuses_to_overwrite(tmp_path: Path) -> None:

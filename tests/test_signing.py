@@ -93,7 +93,7 @@ def test_processor_then_controller(
     for sig in sigs:
         assert sig.timestamp_token is not None
         verified = openssl_ts_verify(
-            sig.timestamp_token, sig.signature_value, dev_pki.ca_path, dev_pki.tsa_cert_path, tmp_path / sig.field
+            sig.timestamp_token, sig.signature_value, dev_pki.tsa_ca_path, dev_pki.tsa_cert_path, tmp_path / sig.field
         )
         assert "Verification: OK" in verified.stdout, verified.stdout + verified.stderr
 

@@ -235,8 +235,8 @@ def test_rejection_is_reported(signing_config: Config) -> None:
 def test_configuration_errors(signing_config: Config) -> None:
     with pytest.raises(ConfigError, match="no time-stamping authority is configured"):
         timestamper_from_config(with_tsa_urls(signing_config))
-    no_roots = dataclasses.replace(signing_config, trust=dataclasses.replace(signing_config.trust, roots=()))
-    with pytest.raises(ConfigError, match=r"\[trust\] roots"):
+    no_roots = dataclasses.replace(signing_config, trust=dataclasses.replace(signing_config.trust, tsa_roots=()))
+    with pytest.raises(ConfigError, match=r"\[trust\] tsa_roots"):
         timestamper_from_config(no_roots)
     with pytest.raises(ConfigError, match="must start with http"):
         timestamper_from_config(signing_config, ["ftp://example.org/"])

@@ -51,7 +51,7 @@ def test_served_token_verifies_with_openssl(dev_pki: DevPki, tsa_server: TsaProc
     assert info["message_imprint"]["hashed_message"].native == digest
     assert info["policy"].dotted == "1.3.6.1.4.1.57264.1.1"
 
-    verified = openssl_ts_verify(token, data, dev_pki.ca_path, dev_pki.tsa_cert_path, tmp_path)
+    verified = openssl_ts_verify(token, data, dev_pki.tsa_ca_path, dev_pki.tsa_cert_path, tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "Verification: OK" in verified.stdout
 

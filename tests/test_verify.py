@@ -113,7 +113,7 @@ def test_processor_then_controller(good: tamper.Signed, verifier: Verifier, nssd
     assert (controller.coverage, controller.modification_level) == ("ENTIRE_FILE", "NONE")
     assert processor.certification and not controller.certification
     assert "ipcall.me" in (processor.signer or "") and "Voorbeeldklant" in (controller.signer or "")
-    assert full.pades_level == "B-T"
+    assert full.pades_level == "B-LT"  # both signatures carry their validation data (issue 12)
 
     data = full.to_json()
     assert tuple(data) == DOCUMENT_JSON_KEYS

@@ -157,6 +157,7 @@ def test_huge_file_is_not_read(dev_pki: DevPki, files: Files, tmp_path: Path) ->
     config = tmp_path / "dpa.toml"
     config.write_text(
         dev_pki.config_path.read_text()
+        .replace('tsa_roots = ["tsa-ca.pem"]', f'tsa_roots = ["{dev_pki.tsa_ca_path}"]')
         .replace('roots = ["ca.pem"]', f'roots = ["{dev_pki.ca_path}"]')
         .replace(
             'processor_certificates = ["processor.pem"]',

@@ -1,4 +1,8 @@
-"""Long-term validation (DESIGN.md §12): validation data and document timestamps, PAdES B-LT and B-LTA.
+"""Long-term validation (DESIGN.md §12): validation data and document timestamps, PAdES B-LTA.
 
-Empty until the long-term validation work lands here (``dpa archive seal`` and ``dpa archive extend``).
+* :mod:`dpa.archive.seal` — :class:`~dpa.archive.seal.Archiver` (one run), :func:`~dpa.archive.seal.seal` and
+  :func:`~dpa.archive.seal.extend` (``dpa archive seal`` / ``extend``), and ``Archiver.seal_bytes`` for ingest;
+* :mod:`dpa.archive.evidence` — what a file on record holds: signatures, timestamps, which one expires first.
+
+Validation data at signing time (B-LT) is :mod:`dpa.signing.ltv`, which this package reuses.
 """

@@ -1,4 +1,5 @@
-"""``dpa sign``, ``dpa pki init`` and ``dpa tsa serve``: signatures, development certificates, timestamps."""
+"""``dpa sign``, ``dpa pki init|revoke`` and ``dpa tsa serve``: signatures, development certificates and
+revocation, timestamps."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 
 from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
 from dpa.cli.options import OutputPath
+from dpa.devtools import REVOCATION_REASONS
 
 
 @cli.command()
@@ -115,7 +117,7 @@ def sign(
         else ("no timestamp")
     )
     kind = "certified" if result.certification else "signed"
-    app.info(f"{kind} {result.field} as {result.signer}; {when}")
+    app.info(f"{kind} {result.field} as {result.signer}; {when}; PAdES {result.level}")
     click.echo(str(result.output))
 
 
@@ -139,13 +141,21 @@ def pki() -> None:
     show_default=True,
     help="The TSA URL written into DIR/dpa.toml (where `dpa tsa serve` listens by default).",
 )
+@click.option(
+    "--revocation-url",
+    metavar="URL",
+    help="Base address of the CRL and OCSP services written into every certificate (default: the TSA URL's "
+    "scheme, host and port, where `dpa tsa serve` answers them).",
+)
 @pass_app
-def pki_init(app: AppContext, directory: Path, key_type: str, tsa_url: str) -> None:
+def pki_init(app: AppContext, directory: Path, key_type: str, tsa_url: str, revocation_url: str | None) -> None:
     """Write a development PKI into DIR, marked NIET VOOR PRODUCTIE.
 
-    A CA (ca.pem), a processor certificate for ipcall.me and an example controller certificate (PKCS#12 with
-    random passphrases), a TSA certificate and key, DIR/dpa.toml wired to them, and DIR/dev-secrets.env with the
-    passphrases as `export NAME=value` lines. Refuses to overwrite an existing PKI.
+    Two CAs: one for signers (ca.pem, [trust] roots) and one for timestamp authorities (tsa-ca.pem, [trust]
+    tsa_roots). A processor certificate for ipcall.me and an example controller certificate (two years; PKCS#12
+    with random passphrases), a TSA certificate and key (ten years), DIR/dpa.toml wired to them, and
+    DIR/dev-secrets.env with the passphrases as `export NAME=value` lines. Every certificate carries the CRL and
+    OCSP addresses of its CA, answered by `dpa tsa serve`. Refuses to overwrite an existing PKI.
 
     \b
     Example:
@@ -155,10 +165,62 @@ def pki_init(app: AppContext, directory: Path, key_type: str, tsa_url: str) -> N
     """
     from dpa.devtools.devpki import init_dev_pki
 
-    made = init_dev_pki(directory, key_type="ec" if key_type == "ec" else "rsa", tsa_url=tsa_url)
+    made = init_dev_pki(
+        directory, key_type="ec" if key_type == "ec" else "rsa", tsa_url=tsa_url, revocation_url=revocation_url
+    )
     app.info(f"development PKI (NIET VOOR PRODUCTIE) written to {made.directory}")
     app.info(f"load its passphrases with: source {made.secrets_path}")
     click.echo(str(made.config_path))
+
+
+@pki.command("revoke")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("cert_path", metavar="CERT", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--reason",
+    type=click.Choice(REVOCATION_REASONS),
+    default="unspecified",
+    show_default=True,
+    help="The RFC 5280 revocation reason.",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="Revoked since this moment (ISO 8601, e.g. 2026-03-01T09:00:00+01:00; default now; never in the future).",
+)
+@pass_app
+def pki_revoke(app: AppContext, directory: Path, cert_path: Path, reason: str, at: str | None) -> None:
+    """Revoke a certificate of the development PKI in DIR (CERT: its PEM file).
+
+    Recorded in DIR/revoked.json; from the next request on, the CRL and the OCSP responder of `dpa tsa serve`
+    report it as revoked. Signing with a revoked certificate then fails. Prints the revoked subject.
+
+    \b
+    Example:
+      dpa pki revoke dev-pki dev-pki/controller.pem --reason keyCompromise
+    """
+    import datetime as dt
+
+    from cryptography import x509
+
+    from dpa.devtools.devpki import revoke_certificate
+
+    when = None
+    if at is not None:
+        try:
+            when = dt.datetime.fromisoformat(at)
+        except ValueError:
+            raise click.BadParameter(f"'{at}' is not an ISO 8601 date and time", param_hint="--at") from None
+        if when.utcoffset() is None:
+            raise click.BadParameter("give a time zone offset, e.g. +01:00 or Z", param_hint="--at")
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except ValueError:
+        raise click.BadParameter(f"{cert_path} is not a PEM certificate", param_hint="CERT") from None
+    entry = revoke_certificate(directory, cert, at=when, reason=reason)
+    app.info(f"revoked since {entry.revoked_at:%Y-%m-%d %H:%M:%S} UTC ({entry.reason}), serial {entry.serial}")
+    click.echo(entry.subject)
 
 
 @cli.group()
@@ -174,8 +236,10 @@ def tsa_serve(app: AppContext, host: str, port: int) -> None:
     """Serve RFC 3161 timestamps over HTTP with the key in [tsa.server] until SIGTERM or Ctrl-C.
 
     Clients POST an application/timestamp-query and get an application/timestamp-reply. With [tsa.server]
-    username and password_env set, HTTP basic auth is required. Prints "dpa tsa: listening on URL" on stdout
-    once ready.
+    username and password_env set, HTTP basic auth is required. With [tsa.server.revocation] (as `dpa pki init`
+    writes it), the same server answers the development PKI's CRLs (GET /crl/NAME.crl), OCSP requests (POST
+    /ocsp/NAME) and CA certificates (GET /ca/NAME.cer), without authentication. Prints "dpa tsa: listening on
+    URL" on stdout once ready.
 
     \b
     Example:

@@ -91,7 +91,8 @@ def verify(
     if not files:
         raise click.UsageError(f"no PDF files in {', '.join(str(p) for p in paths)}")
     reports = []
-    with Verifier(app.config, extra_trust=trust, at=at) as verifier:
+    # bridge (issue 9): until the verifier reads [trust] tsa_roots itself
+    with Verifier(app.config, extra_trust=[*trust, *app.config.trust.tsa_roots], at=at) as verifier:
         for path in files:
             report = verifier.verify_file(path)
             reports.append(report)

@@ -213,9 +213,10 @@ def _ingest_verifier(app: AppContext, trust: tuple[Path, ...]) -> Verifier:
 def demo(app: AppContext, directory: Path) -> None:
     """The whole flow on embedded defaults: issue, counter-sign, ingest, verify.
 
-    Makes a development PKI (once, in DIR/pki, NIET VOOR PRODUCTIE), runs the embedded TSA on a free loopback
-    port, issues the example customer's agreement certified by ipcall.me, counter-signs it as the example
-    controller, ingests it into DIR/register.sqlite3 and verifies it. Prints the report, the effective date and
+    Makes a development PKI (once, in DIR/pki, NIET VOOR PRODUCTIE), runs the embedded TSA with its CRL and OCSP
+    services on a loopback port, issues the example customer's agreement certified by ipcall.me, counter-signs it
+    as the example controller, ingests it into DIR/register.sqlite3, seals it with an archive timestamp (PAdES
+    B-LTA) and verifies it. Prints the report, the effective date and
     where the files are. Exit 0 when the agreement verifies as complete and in force.
     """
     from dpa.workflows.demo import run_demo
@@ -226,6 +227,8 @@ def demo(app: AppContext, directory: Path) -> None:
     app.info(f"issued:          {result.issued}")
     app.info(f"counter-signed:  {result.returned}")
     app.info(f"ingested:        {'accepted' if result.ingest.accepted else 'REFUSED'}: {result.ingest.reason}")
+    if result.sealed is not None:
+        app.info(f"archived:        {result.sealed.action}: {result.sealed.reason}")
     echo_report(result.report)
     if result.report.effective_date is None:
         raise click.exceptions.Exit(1)

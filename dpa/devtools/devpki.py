@@ -1,280 +1,92 @@
-"""A development PKI: throwaway CAs, signer and TSA certificates, clearly marked as not for production.
+"""``dpa pki init DIR``: a development PKI with real revocation services, clearly marked as not for production.
 
-Two layers:
+:func:`init_dev_pki` writes two CAs — one for signers (``ca.pem``), one for timestamp authorities
+(``tsa-ca.pem``), kept apart as ``[trust] roots`` and ``[trust] tsa_roots`` — a processor (ipcall.me) certificate
+and an example controller certificate (two years), a TSA certificate (ten years), ``DIR/dpa.toml`` wired to them
+and ``DIR/dev-secrets.env`` with random passphrases. Every certificate carries the CRL, OCSP and caIssuers
+addresses of its CA under one base URL (by default the TSA's own address), where ``dpa tsa serve`` answers them
+(:mod:`dpa.devtools.revocation`) with CRLs and OCSP responses signed by the CA keys kept, encrypted, in DIR.
 
-* a small reusable API for tests and demos — :func:`generate_key`, :func:`make_ca`, :func:`issue_cert`,
-  :func:`make_lookalike` — returning :class:`CertKey` objects that can be written as PEM or PKCS#12;
-* :func:`init_dev_pki`, behind ``dpa pki init DIR``: a CA, a processor (ipcall.me) certificate, an example
-  controller certificate and a TSA certificate, plus ``DIR/dpa.toml`` wired to them and ``DIR/dev-secrets.env``
-  with random passphrases.
-
-Every subject name carries the :data:`DEV_MARKER`, so a development certificate can never be mistaken for a real
-one.
+The revocation state is ``DIR/revoked.json``; :func:`revoke_certificate` (``dpa pki revoke``) adds to it, and the
+next CRL or OCSP answer reflects it. The certificate API itself is :mod:`dpa.devtools.certs` (re-exported here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import json
 import secrets
 import shlex
-from collections.abc import Iterable, Mapping
+import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.exceptions import InvalidSignature
 
-from dpa.errors import ConfigError
-
-DEV_MARKER = "NIET VOOR PRODUCTIE"
-"""Put into every development subject name (organizational unit and common name)."""
-
-DEV_ORGANIZATIONAL_UNIT = f"development - {DEV_MARKER}"
-DEFAULT_TSA_URL = "http://127.0.0.1:3161/"
-
-KeyType = Literal["rsa", "rsa3072", "ec", "ec384"]
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-Profile = Literal["signer", "tsa"]
-
-KEY_USAGE_NAMES = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
+from dpa.devtools import REVOCATION_REASONS
+from dpa.devtools.certs import (
+    DEV_MARKER,
+    CertKey,
+    KeyType,
+    RevocationUrls,
+    dev_name,
+    generate_key,
+    issue_cert,
+    make_ca,
+    make_lookalike,
+    revocation_urls,
+    write_new,
 )
-SIGNER_KEY_USAGE = frozenset({"digital_signature", "content_commitment"})
-TSA_KEY_USAGE = frozenset({"digital_signature"})
+from dpa.errors import ConfigError
+from dpa.files import write_atomic
 
+__all__ = [
+    "DEV_MARKER",
+    "CertKey",
+    "DevPki",
+    "KeyType",
+    "Revocation",
+    "RevocationUrls",
+    "dev_name",
+    "generate_key",
+    "init_dev_pki",
+    "issue_cert",
+    "make_ca",
+    "make_lookalike",
+    "read_revocations",
+    "read_secrets_env",
+    "revocation_urls",
+    "revoke_certificate",
+]
 
-def generate_key(key_type: KeyType = "rsa") -> PrivateKey:
-    """A fresh private key: ``rsa`` (2048 bits), ``rsa3072``, ``ec`` (P-256) or ``ec384`` (P-384)."""
-    if key_type == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if key_type == "rsa3072":
-        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    if key_type == "ec":
-        return ec.generate_private_key(ec.SECP256R1())
-    if key_type == "ec384":
-        return ec.generate_private_key(ec.SECP384R1())
-    raise ValueError(f"unknown key type {key_type!r}")
-
-
-@dataclass(frozen=True)
-class CertKey:
-    """A certificate, its private key and the chain above it (issuer first, root last, root included)."""
-
-    cert: x509.Certificate
-    key: PrivateKey
-    chain: tuple[x509.Certificate, ...] = ()
-
-    @property
-    def common_name(self) -> str:
-        """The subject's common name."""
-        attrs = self.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return str(attrs[0].value) if attrs else ""
-
-    def cert_pem(self) -> bytes:
-        """The certificate as PEM."""
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    def chain_pem(self) -> bytes:
-        """The chain above the certificate as concatenated PEM."""
-        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
-
-    def key_pem(self, passphrase: str | None = None) -> bytes:
-        """The private key as PKCS#8 PEM, encrypted when ``passphrase`` is given."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
-        )
-        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-
-    def pkcs12(self, passphrase: str | None, friendly_name: str | None = None) -> bytes:
-        """Key, certificate and chain as a PKCS#12 archive (AES-256, SHA-256 MAC) protected by ``passphrase``."""
-        if passphrase:
-            encryption = (
-                serialization.PrivateFormat.PKCS12.encryption_builder()
-                .kdf_rounds(50000)
-                .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-                .hmac_hash(hashes.SHA256())
-                .build(passphrase.encode())
-            )
-        else:
-            encryption = serialization.NoEncryption()
-        name = (friendly_name or self.common_name).encode()
-        return pkcs12.serialize_key_and_certificates(name, self.key, self.cert, list(self.chain) or None, encryption)
-
-    def write_pem(self, cert_path: Path, key_path: Path, passphrase: str | None = None) -> None:
-        """Write the certificate (followed by its chain) and the key as PEM files; the key file is 0600."""
-        _write_new(cert_path, self.cert_pem() + self.chain_pem())
-        _write_new(key_path, self.key_pem(passphrase), private=True)
-
-    def write_pkcs12(self, path: Path, passphrase: str | None) -> None:
-        """Write a PKCS#12 file (mode 0600)."""
-        _write_new(path, self.pkcs12(passphrase), private=True)
-
-
-def dev_name(common_name: str, organization: str = "ipcall.me", *, marked: bool = True) -> x509.Name:
-    """A subject name: CN, OU carrying :data:`DEV_MARKER` (unless ``marked`` is false), O and C=NL."""
-    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "NL")]
-    if organization:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    if marked:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, DEV_ORGANIZATIONAL_UNIT))
-    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    return x509.Name(attrs)
-
-
-def make_ca(
-    common_name: str = f"dpa development CA ({DEV_MARKER})",
-    *,
-    key_type: KeyType = "rsa",
-    organization: str = "ipcall.me",
-    subject: x509.Name | None = None,
-    issuer: CertKey | None = None,
-    not_before: dt.datetime | None = None,
-    not_after: dt.datetime | None = None,
-    valid_days: int = 3650,
-    path_length: int | None = None,
-) -> CertKey:
-    """A CA certificate: self-signed root, or an intermediate when ``issuer`` is given.
-
-    ``subject`` overrides the name built from ``common_name``/``organization`` (e.g. to make a look-alike).
-    """
-    key = generate_key(key_type)
-    name = subject or dev_name(common_name, organization)
-    start, end = _validity(not_before, not_after, valid_days)
-    signing_key = issuer.key if issuer else key
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.cert.subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(_key_usage({"key_cert_sign", "crl_sign", "digital_signature"}), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if issuer is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
-        )
-    cert = builder.sign(signing_key, _hash_for(signing_key))
-    chain = (issuer.cert, *issuer.chain) if issuer else ()
-    return CertKey(cert=cert, key=key, chain=chain)
-
-
-def issue_cert(
-    ca: CertKey,
-    common_name: str,
-    *,
-    profile: Profile = "signer",
-    key_type: KeyType = "rsa",
-    organization: str = "ipcall.me",
-    subject: x509.Name | None = None,
-    email: str | None = None,
-    key_usage: Iterable[str] | None = None,
-    extended_key_usage: Iterable[x509.ObjectIdentifier] | None = None,
-    eku_critical: bool | None = None,
-    not_before: dt.datetime | None = None,
-    not_after: dt.datetime | None = None,
-    valid_days: int = 730,
-    expired: bool = False,
-    key: PrivateKey | None = None,
-) -> CertKey:
-    """An end-entity certificate issued by ``ca``.
-
-    ``profile="signer"``: key usage digitalSignature + nonRepudiation, no EKU. ``profile="tsa"``: key usage
-    digitalSignature, EKU timeStamping marked critical (RFC 3161 §2.3). ``key_usage`` (names from
-    :data:`KEY_USAGE_NAMES`) and ``extended_key_usage`` override the profile; an empty ``key_usage`` omits the
-    extension. ``expired=True`` makes a certificate that ended yesterday.
-    """
-    key = key or generate_key(key_type)
-    if expired:
-        now = dt.datetime.now(dt.UTC)
-        not_before = not_before or now - dt.timedelta(days=400)
-        not_after = not_after or now - dt.timedelta(days=1)
-    start, end = _validity(not_before, not_after, valid_days)
-    usages = set(key_usage) if key_usage is not None else set(TSA_KEY_USAGE if profile == "tsa" else SIGNER_KEY_USAGE)
-    ekus = (
-        list(extended_key_usage)
-        if extended_key_usage is not None
-        else ([ExtendedKeyUsageOID.TIME_STAMPING] if profile == "tsa" else [])
-    )
-    name = subject or dev_name(common_name, organization)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
-    )
-    if usages:
-        builder = builder.add_extension(_key_usage(usages), critical=True)
-    if ekus:
-        critical = eku_critical if eku_critical is not None else profile == "tsa"
-        builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=critical)
-    if email:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
-    cert = builder.sign(ca.key, _hash_for(ca.key))
-    return CertKey(cert=cert, key=key, chain=(ca.cert, *ca.chain))
-
-
-def make_lookalike(original: CertKey, *, key_type: KeyType | None = None) -> CertKey:
-    """A self-signed certificate with the same subject, validity and extensions as ``original`` but a new key.
-
-    Useful to test that verification rejects a certificate that merely *looks* like a trusted one.
-    """
-    kt: KeyType = key_type or ("ec" if isinstance(original.key, ec.EllipticCurvePrivateKey) else "rsa")
-    key = generate_key(kt)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(original.cert.subject)
-        .issuer_name(original.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(original.cert.not_valid_before_utc)
-        .not_valid_after(original.cert.not_valid_after_utc)
-    )
-    for ext in original.cert.extensions:
-        if isinstance(ext.value, x509.SubjectKeyIdentifier | x509.AuthorityKeyIdentifier):
-            continue
-        builder = builder.add_extension(ext.value, critical=ext.critical)
-    builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    cert = builder.sign(key, _hash_for(key))
-    return CertKey(cert=cert, key=key, chain=())
-
-
-# --- dpa pki init ----------------------------------------------------------------------------------------------
-
+DEFAULT_TSA_URL = "http://127.0.0.1:3161/"
 PROCESSOR_PASSPHRASE_ENV = "DPA_DEV_PROCESSOR_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 CONTROLLER_PASSPHRASE_ENV = "DPA_DEV_CONTROLLER_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 TSA_KEY_PASSPHRASE_ENV = "DPA_DEV_TSA_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 TSA_PASSWORD_ENV = "DPA_DEV_TSA_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+CA_KEY_PASSPHRASE_ENV = "DPA_DEV_CA_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 TSA_USERNAME = "dpa-dev"
+SIGNER_CA = "ca"
+"""The name (file stem and URL part) of the signers' CA."""
+TSA_CA = "tsa-ca"
+"""The name (file stem and URL part) of the timestamp authorities' CA."""
+CA_NAMES = (SIGNER_CA, TSA_CA)
+REVOCATIONS_FILE = "revoked.json"
 
 PKI_FILES = (
     "ca.pem",
+    "ca-key.pem",
+    "tsa-ca.pem",
+    "tsa-ca-key.pem",
     "processor.p12",
     "processor.pem",
     "controller.p12",
     "controller.pem",
     "tsa.pem",
     "tsa-key.pem",
+    REVOCATIONS_FILE,
     "dpa.toml",
     "dev-secrets.env",
     "README.txt",
@@ -287,9 +99,11 @@ class DevPki:
 
     directory: Path
     ca: CertKey
+    tsa_ca: CertKey
     processor: CertKey
     controller: CertKey
     tsa: CertKey
+    revocation_url: str
     secrets: Mapping[str, str] = field(repr=False)
 
     @property
@@ -304,8 +118,13 @@ class DevPki:
 
     @property
     def ca_path(self) -> Path:
-        """The CA certificate (PEM), the only trust root of the development PKI."""
+        """The signers' CA certificate (PEM): ``[trust] roots``."""
         return self.directory / "ca.pem"
+
+    @property
+    def tsa_ca_path(self) -> Path:
+        """The timestamp authorities' CA certificate (PEM): ``[trust] tsa_roots``."""
+        return self.directory / "tsa-ca.pem"
 
     @property
     def tsa_cert_path(self) -> Path:
@@ -318,15 +137,20 @@ def init_dev_pki(
     *,
     key_type: KeyType = "rsa",
     tsa_url: str = DEFAULT_TSA_URL,
+    revocation_url: str | None = None,
     controller_name: str = "Voorbeeldklant B.V.",
     controller_email: str | None = None,
+    tsa_valid_days: int = 3650,
 ) -> DevPki:
     """Create a development PKI in ``directory`` (created if missing) and return what was written.
 
-    Refuses with :class:`~dpa.errors.ConfigError` when any of the files it would write already exists, so an
-    existing PKI is never overwritten. Files holding private keys are written with mode 0600.
+    ``revocation_url`` is the base address of the CRL/OCSP services written into every certificate; by default
+    the scheme, host and port of ``tsa_url`` (``dpa tsa serve`` answers both). Refuses with
+    :class:`~dpa.errors.ConfigError` when any of the files it would write already exists, so an existing PKI is
+    never overwritten. Files holding private keys are written with mode 0600.
     """
     directory = Path(directory)
+    base = revocation_url or _origin(tsa_url)
     existing = [name for name in PKI_FILES if (directory / name).exists()]
     if existing:
         raise ConfigError(
@@ -338,43 +162,62 @@ def init_dev_pki(
     except OSError as exc:
         raise ConfigError(f"cannot create {directory}: {exc.strerror or exc}") from None
 
-    ca = make_ca(key_type=key_type)
-    processor = issue_cert(
-        ca, f"ipcall.me ({DEV_MARKER})", key_type=key_type, organization="ipcall.me", email="privacy@ipcall.me"
-    )
-    controller = issue_cert(
-        ca, f"{controller_name} ({DEV_MARKER})", key_type=key_type, organization=controller_name, email=controller_email
-    )
-    tsa = issue_cert(ca, f"dpa development TSA ({DEV_MARKER})", profile="tsa", key_type=key_type)
-    passphrases = {
-        PROCESSOR_PASSPHRASE_ENV: secrets.token_urlsafe(24),
-        CONTROLLER_PASSPHRASE_ENV: secrets.token_urlsafe(24),
-        TSA_KEY_PASSPHRASE_ENV: secrets.token_urlsafe(24),
-        TSA_PASSWORD_ENV: secrets.token_urlsafe(24),
-    }
+    made = _certificates(directory, key_type, base, (controller_name, controller_email), tsa_valid_days)
     try:
-        _write_new(directory / "ca.pem", ca.cert_pem())
-        processor.write_pkcs12(directory / "processor.p12", passphrases[PROCESSOR_PASSPHRASE_ENV])
-        _write_new(directory / "processor.pem", processor.cert_pem())
-        controller.write_pkcs12(directory / "controller.p12", passphrases[CONTROLLER_PASSPHRASE_ENV])
-        _write_new(directory / "controller.pem", controller.cert_pem())
-        _write_new(directory / "tsa.pem", tsa.cert_pem())
-        _write_new(directory / "tsa-key.pem", tsa.key_pem(passphrases[TSA_KEY_PASSPHRASE_ENV]), private=True)
-        _write_new(directory / "dpa.toml", _dev_config(tsa_url).encode())
-        _write_new(directory / "dev-secrets.env", _secrets_env(passphrases).encode(), private=True)
-        _write_new(directory / "README.txt", _README.encode())
+        for name, (data, private) in _files(made, tsa_url).items():
+            write_new(directory / name, data, private=private)
     except FileExistsError as exc:
         raise ConfigError(f"{exc.filename} appeared while the PKI was being written; not overwriting it") from None
     except OSError as exc:
         raise ConfigError(f"cannot write the development PKI in {directory}: {exc.strerror or exc}") from None
-    return DevPki(
-        directory=directory,
-        ca=ca,
-        processor=processor,
-        controller=controller,
-        tsa=tsa,
-        secrets=passphrases,
+    return made
+
+
+def _certificates(
+    directory: Path, key_type: KeyType, base: str, controller: tuple[str, str | None], tsa_valid_days: int
+) -> DevPki:
+    """The CAs, certificates and fresh passphrases of a new PKI (nothing written yet)."""
+    ca = make_ca(key_type=key_type, revocation=revocation_urls(base, SIGNER_CA))
+    tsa_ca = make_ca(
+        f"dpa development TSA CA ({DEV_MARKER})",
+        key_type=key_type,
+        valid_days=7300,
+        revocation=revocation_urls(base, TSA_CA),
     )
+    processor = issue_cert(
+        ca, f"ipcall.me ({DEV_MARKER})", key_type=key_type, organization="ipcall.me", email="privacy@ipcall.me"
+    )
+    controller_name, controller_email = controller
+    controller_cert = issue_cert(
+        ca, f"{controller_name} ({DEV_MARKER})", key_type=key_type, organization=controller_name, email=controller_email
+    )
+    tsa = issue_cert(
+        tsa_ca, f"dpa development TSA ({DEV_MARKER})", profile="tsa", key_type=key_type, valid_days=tsa_valid_days
+    )
+    names = (PROCESSOR_PASSPHRASE_ENV, CONTROLLER_PASSPHRASE_ENV, TSA_KEY_PASSPHRASE_ENV, TSA_PASSWORD_ENV)
+    passphrases = {name: secrets.token_urlsafe(24) for name in (*names, CA_KEY_PASSPHRASE_ENV)}
+    return DevPki(directory, ca, tsa_ca, processor, controller_cert, tsa, base, passphrases)
+
+
+def _files(pki: DevPki, tsa_url: str) -> dict[str, tuple[bytes, bool]]:
+    """Every file of the PKI folder: name -> (content, private?)."""
+    secret = pki.secrets
+    return {
+        "ca.pem": (pki.ca.cert_pem(), False),
+        "ca-key.pem": (pki.ca.key_pem(secret[CA_KEY_PASSPHRASE_ENV]), True),
+        "tsa-ca.pem": (pki.tsa_ca.cert_pem(), False),
+        "tsa-ca-key.pem": (pki.tsa_ca.key_pem(secret[CA_KEY_PASSPHRASE_ENV]), True),
+        "processor.p12": (pki.processor.pkcs12(secret[PROCESSOR_PASSPHRASE_ENV]), True),
+        "processor.pem": (pki.processor.cert_pem(), False),
+        "controller.p12": (pki.controller.pkcs12(secret[CONTROLLER_PASSPHRASE_ENV]), True),
+        "controller.pem": (pki.controller.cert_pem(), False),
+        "tsa.pem": (pki.tsa.cert_pem(), False),
+        "tsa-key.pem": (pki.tsa.key_pem(secret[TSA_KEY_PASSPHRASE_ENV]), True),
+        REVOCATIONS_FILE: (b'{"revoked": []}\n', False),
+        "dpa.toml": (_dev_config(tsa_url).encode(), False),
+        "dev-secrets.env": (_secrets_env(secret).encode(), True),
+        "README.txt": (_README.encode(), False),
+    }
 
 
 def read_secrets_env(path: Path) -> dict[str, str]:
@@ -392,6 +235,102 @@ def read_secrets_env(path: Path) -> dict[str, str]:
             if sep:
                 result[name] = value
     return result
+
+
+# --- revocation state ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One revoked certificate of the development PKI."""
+
+    ca: str
+    """Which of :data:`CA_NAMES` issued it."""
+    serial: int
+    revoked_at: dt.datetime
+    reason: str
+    subject: str
+
+
+def read_revocations(directory: Path) -> list[Revocation]:
+    """The revocations recorded in ``DIR/revoked.json`` (a :class:`ConfigError` when it is unreadable)."""
+    path = Path(directory) / REVOCATIONS_FILE
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["revoked"]
+        return [
+            Revocation(
+                ca=str(e["ca"]),
+                serial=int(e["serial"]),
+                revoked_at=dt.datetime.fromisoformat(e["revoked_at"]),
+                reason=str(e["reason"]),
+                subject=str(e["subject"]),
+            )
+            for e in entries
+        ]
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist: {directory} is not a development PKI (`dpa pki init`)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read the revocation state {path}: {exc}") from None
+
+
+def revoke_certificate(
+    directory: Path, cert: x509.Certificate, *, at: dt.datetime | None = None, reason: str = "unspecified"
+) -> Revocation:
+    """Record ``cert`` (issued by one of the PKI's CAs) as revoked since ``at`` (default: now; never later).
+
+    The CRL and OCSP answers of ``dpa tsa serve`` show it from their next request on. A certificate the PKI did not
+    issue, one already revoked, a future date or an unknown reason is refused with a :class:`ConfigError`.
+    """
+    directory = Path(directory)
+    now = dt.datetime.now(dt.UTC)
+    when = (at or now).astimezone(dt.UTC)
+    if when > now + dt.timedelta(seconds=5):
+        raise ConfigError(f"a revocation date must not lie in the future ({when:%Y-%m-%d %H:%M:%S} UTC)")
+    if reason not in REVOCATION_REASONS:
+        raise ConfigError(f"unknown revocation reason '{reason}' (one of {', '.join(REVOCATION_REASONS)})")
+    ca_name = _issuing_ca(directory, cert)
+    current = read_revocations(directory)
+    if any(r.ca == ca_name and r.serial == cert.serial_number for r in current):
+        raise ConfigError(f"{cert.subject.rfc4514_string()} is already revoked")
+    entry = Revocation(ca_name, cert.serial_number, when, reason, cert.subject.rfc4514_string())
+    records = [
+        {
+            "ca": r.ca,
+            "serial": str(r.serial),
+            "revoked_at": r.revoked_at.isoformat(),
+            "reason": r.reason,
+            "subject": r.subject,
+        }
+        for r in [*current, entry]
+    ]
+    write_atomic(directory / REVOCATIONS_FILE, (json.dumps({"revoked": records}, indent=1) + "\n").encode())
+    return entry
+
+
+def _issuing_ca(directory: Path, cert: x509.Certificate) -> str:
+    for name in CA_NAMES:
+        try:
+            ca = x509.load_pem_x509_certificate((directory / f"{name}.pem").read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the CA certificate {directory / name}.pem: {exc}") from None
+        if cert.issuer != ca.subject:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (InvalidSignature, ValueError, TypeError):  # same name, another key: not this CA
+            continue
+        return name
+    raise ConfigError(f"{cert.subject.rfc4514_string()} was not issued by the development PKI in {directory}")
+
+
+# --- the files -------------------------------------------------------------------------------------------------
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"'{url}' is not an http:// or https:// URL")
+    return f"{parts.scheme}://{parts.netloc}/"
 
 
 def _dev_config(tsa_url: str) -> str:
@@ -419,15 +358,22 @@ retries = 1
 cert = "tsa.pem"
 key = "tsa-key.pem"
 key_passphrase_env = "{TSA_KEY_PASSPHRASE_ENV}"
-chain = ["ca.pem"]
 username = "{TSA_USERNAME}"
 password_env = "{TSA_PASSWORD_ENV}"
 
+[tsa.server.revocation]          # `dpa tsa serve` also answers the CRLs and OCSP of this PKI
+pki = "."
+ca_key_passphrase_env = "{CA_KEY_PASSPHRASE_ENV}"
+
 [trust]
-roots = ["ca.pem"]
+roots = ["ca.pem"]               # signers' CA
+tsa_roots = ["tsa-ca.pem"]       # timestamp authorities' CA, kept apart
 
 [verify]
 processor_certificates = ["processor.pem"]
+
+[signing]
+require_revocation_data = true
 """
 
 
@@ -440,42 +386,14 @@ def _secrets_env(values: Mapping[str, str]) -> str:
 _README = f"""\
 Development PKI written by `dpa pki init` -- {DEV_MARKER} / NOT FOR PRODUCTION.
 
-ca.pem                 the development CA (the only trust root in dpa.toml; its private key was not kept)
-processor.p12/.pem     ipcall.me's development signing certificate (PKCS#12 + certificate)
-controller.p12/.pem    an example customer's development signing certificate
-tsa.pem, tsa-key.pem   the certificate and encrypted key of the embedded TSA (`dpa tsa serve`)
-dpa.toml               a configuration wired to the files above
-dev-secrets.env        random passphrases: `source dev-secrets.env` (never commit this file)
+ca.pem, ca-key.pem         the signers' development CA ([trust] roots) and its encrypted key
+tsa-ca.pem, tsa-ca-key.pem the timestamp authorities' development CA ([trust] tsa_roots) and its encrypted key
+processor.p12/.pem         ipcall.me's development signing certificate (PKCS#12 + certificate), two years
+controller.p12/.pem        an example customer's development signing certificate, two years
+tsa.pem, tsa-key.pem       the certificate (ten years) and encrypted key of the embedded TSA (`dpa tsa serve`)
+revoked.json               revoked certificates (`dpa pki revoke`), answered by the CRLs and OCSP of `dpa tsa serve`
+dpa.toml                   a configuration wired to the files above
+dev-secrets.env            random passphrases: `source dev-secrets.env` (never commit this file)
 
 Signatures made with these keys are worthless outside tests and demonstrations.
 """
-
-
-def _validity(
-    not_before: dt.datetime | None, not_after: dt.datetime | None, valid_days: int
-) -> tuple[dt.datetime, dt.datetime]:
-    start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
-    end = not_after or start + dt.timedelta(days=valid_days)
-    return start, end
-
-
-def _key_usage(names: Iterable[str]) -> x509.KeyUsage:
-    chosen = set(names)
-    unknown = chosen - set(KEY_USAGE_NAMES)
-    if unknown:
-        raise ValueError(f"unknown key usage(s): {', '.join(sorted(unknown))}")
-    flags = {name: name in chosen for name in KEY_USAGE_NAMES}
-    return x509.KeyUsage(encipher_only=False, decipher_only=False, **flags)
-
-
-def _hash_for(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
-        return hashes.SHA384()
-    return hashes.SHA256()
-
-
-def _write_new(path: Path, data: bytes, *, private: bool = False) -> None:
-    """Create ``path`` exclusively (never overwrite) and write ``data``; ``private`` files get mode 0600."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)

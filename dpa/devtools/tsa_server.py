@@ -8,16 +8,16 @@ client session costs one connection.
 
 Tokens carry the TSA certificate's ESS signing-certificate-v2 attribute (RFC 5816), the request's nonce and
 message imprint, the configured policy OID, and a random 127-bit serial number.
+
+With a development PKI (``[tsa.server.revocation]``), the same server also answers its CRLs and OCSP requests
+(:class:`dpa.devtools.revocation.RevocationResponder`): ``GET /crl/…``, ``GET /ca/…`` and ``POST /ocsp/…``, without
+authentication, as the addresses in the certificates require.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
-import hmac
-import http.server
 import logging
 import secrets
 import signal
@@ -37,9 +37,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
 
 from dpa.config import Config, TsaServerConfig
+from dpa.devtools.http_service import ServiceHttpServer
+from dpa.devtools.revocation import RevocationResponder, responder_from_config
 from dpa.errors import ConfigError
 from dpa.signing.keys import SecretPrompt, read_secret
-from dpa.signing.rfc3161 import CONTENT_TYPE_QUERY, CONTENT_TYPE_REPLY, TimeStampResponse
+from dpa.signing.rfc3161 import TimeStampResponse
 from dpa.signing.trust import load_certificates
 
 log = logging.getLogger(__name__)
@@ -235,106 +237,9 @@ def authority_from_config(server: TsaServerConfig, *, prompt: SecretPrompt | Non
     return TimestampAuthority(certs[0], key, chain, policy_oid=server.policy_oid)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """One HTTP connection to the TSA; keep-alive, TCP_NODELAY, bounded body."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "dpa-tsa"
-    sys_version = ""
-    timeout = 30
-    server: _HttpServer
-
-    def setup(self) -> None:
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().setup()
-
-    def do_POST(self) -> None:
-        srv = self.server
-        if srv.credentials is not None and not self._authorised(srv.credentials):
-            self._plain(401, "authentication required\n", {"WWW-Authenticate": 'Basic realm="dpa-tsa"'})
-            return
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type != CONTENT_TYPE_QUERY:
-            self._plain(415, f"expected Content-Type {CONTENT_TYPE_QUERY}\n")
-            return
-        length_header = self.headers.get("Content-Length")
-        if length_header is None or self.headers.get("Transfer-Encoding"):
-            self._plain(411, "Content-Length required\n")
-            return
-        try:
-            length = int(length_header)
-        except ValueError:
-            self._plain(400, "bad Content-Length\n")
-            return
-        if length < 0 or length > srv.max_request_bytes:
-            self._plain(413, f"request larger than {srv.max_request_bytes} bytes\n")
-            return
-        body = self.rfile.read(length)
-        if len(body) != length:
-            self.close_connection = True
-            return
-        reply = srv.authority.respond(body)
-        self.send_response(200)
-        self.send_header("Content-Type", CONTENT_TYPE_REPLY)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def do_GET(self) -> None:
-        self._plain(405, "POST an application/timestamp-query\n", {"Allow": "POST"})
-
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
-
-    def _authorised(self, credentials: tuple[bytes, bytes]) -> bool:
-        header = self.headers.get("Authorization") or ""
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        user, sep, password = decoded.partition(b":")
-        ok_user = hmac.compare_digest(user, credentials[0])
-        ok_password = hmac.compare_digest(password, credentials[1])
-        return bool(sep) and ok_user and ok_password
-
-    def _plain(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
-        body = text.encode()
-        self.close_connection = True  # the request body may be unread
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-
-class _HttpServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        authority: TimestampAuthority,
-        credentials: tuple[bytes, bytes] | None,
-        max_request_bytes: int,
-    ) -> None:
-        self.authority = authority
-        self.credentials = credentials
-        self.max_request_bytes = max_request_bytes
-        super().__init__(address, _Handler)
-
-
 class TsaServer:
-    """An HTTP RFC 3161 server bound on construction (``port=0`` picks a free port; see :attr:`url`)."""
+    """An HTTP RFC 3161 server bound on construction (``port=0`` picks a free port; see :attr:`url`); with
+    ``revocation``, also the CRLs and OCSP responder of a development PKI."""
 
     def __init__(
         self,
@@ -345,12 +250,13 @@ class TsaServer:
         username: str = "",
         password: str | None = None,
         max_request_bytes: int = 16384,
+        revocation: RevocationResponder | None = None,
     ) -> None:
         if username and password is None:
             raise ConfigError("the TSA server has a username but no password")
         credentials = (username.encode(), (password or "").encode()) if username else None
         try:
-            self._http = _HttpServer((host, port), authority, credentials, max_request_bytes)
+            self._http = ServiceHttpServer((host, port), authority.respond, credentials, max_request_bytes, revocation)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         self._thread: threading.Thread | None = None
@@ -363,6 +269,11 @@ class TsaServer:
         if ":" in host_text:
             host_text = f"[{host_text}]"
         return f"http://{host_text}:{port}/"
+
+    @property
+    def revocation(self) -> RevocationResponder | None:
+        """The revocation responder this server answers with (its ``requests`` count what was asked), if any."""
+        return self._http.revocation
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until :meth:`shutdown` is called from another thread."""
@@ -397,7 +308,8 @@ def tsa_server_from_config(
     port: int = 3161,
     prompt: SecretPrompt | None = None,
 ) -> TsaServer:
-    """A :class:`TsaServer` for ``[tsa.server]`` (key parsed once; password from ``password_env``)."""
+    """A :class:`TsaServer` for ``[tsa.server]`` (key parsed once; password from ``password_env``), answering the
+    development PKI's CRLs and OCSP too when ``[tsa.server.revocation]`` is set."""
     server_config = config.tsa.server
     if server_config is None:
         where = config.source or "the configuration"
@@ -408,6 +320,7 @@ def tsa_server_from_config(
         if not server_config.password_env:
             raise ConfigError("[tsa.server] username is set but password_env is not")
         password = read_secret(server_config.password_env, "TSA server password", prompt)
+    revocation = responder_from_config(server_config.revocation, prompt=prompt) if server_config.revocation else None
     return TsaServer(
         authority,
         host=host,
@@ -415,6 +328,7 @@ def tsa_server_from_config(
         username=server_config.username,
         password=password,
         max_request_bytes=server_config.max_request_bytes,
+        revocation=revocation,
     )
 
 
@@ -439,6 +353,15 @@ def serve_until_signalled(server: TsaServer, on_listening: Callable[[str], None]
         server.shutdown()
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def free_loopback_port() -> int:
+    """A loopback TCP port nobody listens on now (bound and released): for a development PKI whose certificates
+    must name the port its services will listen on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def _rejection(fail_info: str, text: str) -> bytes:

@@ -1,10 +1,14 @@
-"""Checks on an input PDF before anything is signed: is it a PDF, unencrypted, with our empty field for the role?"""
+"""Checks on an input PDF before anything is signed: is it a PDF, unencrypted, with our empty field for the role?
+And the incremental writer every later update goes through."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import IO
 
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import enumerate_sig_fields
@@ -12,7 +16,43 @@ from pyhanko.sign.fields import enumerate_sig_fields
 from dpa.errors import SigningError
 from dpa.roles import BY_ROLE, PROCESSOR
 
-"""The pre-created signature field of each party (DESIGN.md §3 step 4)."""
+
+class DpaUpdateWriter(IncrementalPdfFileWriter):
+    """pyHanko's incremental writer with three changes, so that other signers can extend what dpa writes.
+
+    * **No metadata update.** pyHanko rewrites ``/Info`` ModDate/Producer and the XMP packet on every write. dpa
+      leaves both alone: the XMP of a PDF/A-2b file must stay as the converter wrote it, and a signature update
+      should change nothing but the signature field.
+    * **New objects are numbered from /Size.** pyHanko 0.38 starts at /Size + 1, so the number /Size is left
+      without any xref entry below the new /Size. LibreOffice numbers the objects it adds from the xref's entry
+      count and then overwrites an object (issue 10 §4). Every number below /Size must have an entry.
+    * **/DigestMethod in the DocMDP reference.** ISO 32000-2 (table 256) requires it in a signature reference
+      dictionary; pyHanko does not write it and has no option for it, and endesive refuses a certification
+      without it. It is added just before the one write that pyHanko hashes.
+    """
+
+    def __init__(
+        self, data: bytes, *, certify: bool = False, digest_method: str = "/SHA256", strict: bool = True
+    ) -> None:
+        super().__init__(io.BytesIO(data), strict=strict)
+        self._certify = certify
+        self._digest_method = digest_method
+        size = int(self.trailer["/Size"])
+        if self._lastobj_id == size and all(idnum < size for _gen, idnum in self.objects):
+            self._lastobj_id = size - 1  # private in pyHanko 0.38 (pinned below 0.39 in pyproject.toml)
+
+    def _update_meta(self) -> None:
+        return None
+
+    def write(self, stream: IO[bytes]) -> None:
+        """Write the update; a certification's DocMDP reference gets its /DigestMethod first."""
+        if self._certify:
+            signature = self.root["/Perms"]["/DocMDP"].get_object()
+            for reference in signature["/Reference"]:
+                reference = reference.get_object()
+                if reference.get("/TransformMethod") == "/DocMDP":
+                    reference[pdf_name("/DigestMethod")] = pdf_name(self._digest_method)
+        super().write(stream)  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)

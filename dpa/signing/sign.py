@@ -1,10 +1,14 @@
-"""Signing a DPA: fill the role's pre-created field with a PAdES signature and an RFC 3161 signature timestamp.
+"""Signing a DPA: fill the role's pre-created field with a PAdES signature, an RFC 3161 signature timestamp and
+the validation data of both (PAdES B-LT).
 
 The processor's signature certifies the document (DocMDP P=2: form filling and signing still allowed); the
 controller's is an approval signature. Both are ETSI.CAdES.detached with SHA-256 and the signing-certificate-v2
 attribute, written as an incremental update — the input is a byte-for-byte prefix of the output — with a visible
 appearance in an embedded font. The XMP metadata and the document information dictionary are left untouched so
-that a PDF/A-2b input stays PDF/A-2b.
+that a PDF/A-2b input stays PDF/A-2b. The certificates and CRLs of the signer's and the TSA's
+chains go into the document security store (DSS) of the same revision (:mod:`dpa.signing.ltv`: fetched from the
+certificates' own addresses, cached for the run); without them, ``[signing] require_revocation_data`` decides
+between stopping and signing at B-T.
 
 :class:`SigningSession` is built once per run: keys parsed once, one HTTP session to the TSA, the appearance font
 loaded once. Every check (key, certificate, input, output path, timestamp) happens before a file is written; on any
@@ -23,15 +27,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
-from pyhanko.pdf_utils.generic import pdf_name
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
 from pyhanko.sign.general import SigningError as HankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_byterange import BuildProps
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import CertificateValidator
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
@@ -42,8 +44,9 @@ from dpa.errors import DpaError, SigningError
 from dpa.files import write_atomic
 from dpa.roles import BY_ROLE, ROLES
 from dpa.signing.appearance import appearance_text_params, covers, stamp_style
-from dpa.signing.document import check_can_sign
+from dpa.signing.document import DpaUpdateWriter, check_can_sign
 from dpa.signing.keys import LoadedSigner, SecretPrompt, signer_from_config
+from dpa.signing.ltv import LtvPlan, RevocationFetcher
 from dpa.signing.output import default_output_path, same_file
 from dpa.signing.timestamps import DpaTimeStamper, timestamper_from_config
 from dpa.signing.trust import load_trust_roots, validation_context
@@ -71,42 +74,10 @@ class SignResult:
     sha256: str
     size: int
     output: Path | None = None
-
-
-class _DpaUpdateWriter(IncrementalPdfFileWriter):
-    """pyHanko's incremental writer with three changes, so that other signers can extend what dpa writes.
-
-    * **No metadata update.** pyHanko rewrites ``/Info`` ModDate/Producer and the XMP packet on every write. dpa
-      leaves both alone: the XMP of a PDF/A-2b file must stay as the converter wrote it, and a signature update
-      should change nothing but the signature field.
-    * **New objects are numbered from /Size.** pyHanko 0.38 starts at /Size + 1, so the number /Size is left
-      without any xref entry below the new /Size. LibreOffice numbers the objects it adds from the xref's entry
-      count and then overwrites an object (issue 10 §4). Every number below /Size must have an entry.
-    * **/DigestMethod in the DocMDP reference.** ISO 32000-2 (table 256) requires it in a signature reference
-      dictionary; pyHanko does not write it and has no option for it, and endesive refuses a certification
-      without it. It is added just before the one write that pyHanko hashes.
-    """
-
-    def __init__(self, data: bytes, *, certify: bool, digest_method: str) -> None:
-        super().__init__(io.BytesIO(data), strict=True)
-        self._certify = certify
-        self._digest_method = digest_method
-        size = int(self.trailer["/Size"])
-        if self._lastobj_id == size and all(idnum < size for _gen, idnum in self.objects):
-            self._lastobj_id = size - 1  # private in pyHanko 0.38 (pinned below 0.39 in pyproject.toml)
-
-    def _update_meta(self) -> None:
-        return None
-
-    def write(self, stream: IO[bytes]) -> None:
-        """Write the update; a certification's DocMDP reference gets its /DigestMethod first."""
-        if self._certify:
-            signature = self.root["/Perms"]["/DocMDP"].get_object()
-            for reference in signature["/Reference"]:
-                reference = reference.get_object()
-                if reference.get("/TransformMethod") == "/DocMDP":
-                    reference[pdf_name("/DigestMethod")] = pdf_name(self._digest_method)
-        super().write(stream)  # type: ignore[no-untyped-call]
+    level: str = "B-LT"
+    """``B-LT`` (validation data in the DSS), ``B-T`` (none could be had, and none was required) or ``B-B``."""
+    warning: str | None = None
+    """Why the signature is below B-LT, when it is."""
 
 
 class SigningSession:
@@ -133,6 +104,11 @@ class SigningSession:
         self._overrides = dict(overrides or {})
         self._signers: dict[str, LoadedSigner] = {}
         self._trust_roots = load_trust_roots(config.trust.roots)
+        self.revocation = RevocationFetcher(
+            [*self._trust_roots, *load_trust_roots(config.trust.tsa_roots)],
+            required=config.signing.require_revocation_data,
+            timeout_s=config.signing.revocation_timeout_s,
+        )
         self._own_timestamper = timestamper is None and timestamp
         self.timestamper: DpaTimeStamper | None = (
             (timestamper or timestamper_from_config(config, tsa_urls, prompt=prompt)) if timestamp else None
@@ -232,6 +208,7 @@ class SigningSession:
     def _sign_locked(self, data: bytes, role: str, name: str) -> tuple[bytes, SignResult]:
         field = check_can_sign(data, role, name)
         loaded = self.signer(role)
+        plan = self._plan(loaded, role)
         certify = role == "processor"
         signed_at = dt.datetime.now(dt.UTC)
         params = appearance_text_params(loaded.common_name, loaded.organization, role, signed_at)
@@ -243,6 +220,12 @@ class SigningSession:
             docmdp_permissions=MDPPerm.FILL_FORMS,
             reason=BY_ROLE[role].stamp,
             app_build_props=BuildProps(name="dpa", revision=dpa.__version__),
+            embed_validation_info=plan is not None and plan.context is not None,
+            validation_context=plan.context if plan is not None else None,
+            signer_key_usage=set(),
+            dss_settings=DSSContentSettings(
+                placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False
+            ),
         )
         style = self._style if covers("".join(params.values())) else self._fallback_style()
         pdf_signer = PdfSigner(meta, loaded.signer, timestamper=self.timestamper, stamp_style=style)
@@ -250,7 +233,7 @@ class SigningSession:
             self.timestamper.last = None
         out = io.BytesIO()
         try:
-            writer = _DpaUpdateWriter(data, certify=certify, digest_method=DIGEST_METHOD)
+            writer = DpaUpdateWriter(data, certify=certify, digest_method=DIGEST_METHOD)
             pdf_signer.sign_pdf(writer, existing_fields_only=True, appearance_text_params=params, output=out)
         except DpaError:
             raise
@@ -275,8 +258,18 @@ class SigningSession:
             tsa_url=stamp.url if stamp else None,
             sha256=hashlib.sha256(signed).hexdigest(),
             size=len(signed),
+            level=plan.level if plan is not None else "B-B",
+            warning=plan.warning if plan is not None else None,
         )
         return signed, result
+
+    def _plan(self, loaded: LoadedSigner, role: str) -> LtvPlan | None:
+        """The validation data plan of one signature (None without a timestamp: B-B carries none)."""
+        if self.timestamper is None:
+            return None
+        return self.revocation.plan(
+            loaded.asn1_certificate, loaded.chain, self.timestamper, whose=f"the certificate of [signers.{role}]"
+        )
 
     def _fallback_style(self) -> TextStampStyle:
         if self._full_style is None:

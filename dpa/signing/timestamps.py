@@ -86,7 +86,8 @@ class DpaTimeStamper(TimeStamper):
             raise ConfigError("no time-stamping authority is configured: set [tsa] urls or pass --tsa URL")
         if not trust_roots:
             raise ConfigError(
-                "timestamps cannot be checked without trust roots: add the TSA's CA certificate (PEM) to [trust] roots"
+                "timestamps cannot be checked without trust roots: add the TSA's CA certificate (PEM) to "
+                "[trust] tsa_roots"
             )
         self.urls = tuple(urls)
         self.timeout_s = timeout_s
@@ -301,7 +302,7 @@ class DpaTimeStamper(TimeStamper):
         except (PathBuildingError, PathValidationError, ValidationError) as exc:
             raise _TryNext(
                 f"the TSA certificate ({tsa_cert.subject.human_friendly}) is not trusted: {exc}; add its CA to "
-                "[trust] roots"
+                "[trust] tsa_roots"
             ) from None
         self._trusted_tsa_certs.add(fingerprint)
 
@@ -313,7 +314,8 @@ def timestamper_from_config(
     prompt: SecretPrompt | None = None,
     session: requests.Session | None = None,
 ) -> DpaTimeStamper:
-    """A :class:`DpaTimeStamper` for ``[tsa]`` (``urls_override``, e.g. from ``--tsa``, replaces its URLs).
+    """A :class:`DpaTimeStamper` for ``[tsa]`` (``urls_override``, e.g. from ``--tsa``, replaces its URLs); TSA
+    certificates must chain to ``[trust] tsa_roots``.
 
     The TSA password is read here, once, from ``[tsa] password_env`` (or ``prompt``).
     """
@@ -328,7 +330,7 @@ def timestamper_from_config(
             raise ConfigError("[tsa] username is set but password_env is not")
         password = read_secret(tsa.password_env, f"password of TSA user '{tsa.username}'", prompt)
         auth = (tsa.username, password or "")
-    roots = load_trust_roots(config.trust.roots)
+    roots = load_trust_roots(config.trust.tsa_roots)
     return DpaTimeStamper(
         urls,
         trust_roots=roots,
@@ -344,6 +346,13 @@ def token_gen_time(token: cms.ContentInfo) -> dt.datetime:
     tst_info = tsp.TSTInfo.load(token["content"]["encap_content_info"]["content"].contents)
     gen_time: dt.datetime = tst_info["gen_time"].native
     return gen_time
+
+
+def tst_signer_certificate(signed_data: cms.SignedData) -> x509.Certificate | None:
+    """The certificate that signed a time-stamp token (its SignedData), when the token includes it (no checks)."""
+    certs = [c.chosen for c in signed_data["certificates"] if isinstance(c.chosen, x509.Certificate)]
+    signer_infos = signed_data["signer_infos"]
+    return _find_signer_cert(signer_infos[0], certs) if len(signer_infos) == 1 else None
 
 
 def _find_signer_cert(signer_info: cms.SignerInfo, certs: list[x509.Certificate]) -> x509.Certificate | None:
@@ -386,4 +395,5 @@ __all__ = [
     "TimestampInfo",
     "timestamper_from_config",
     "token_gen_time",
+    "tst_signer_certificate",
 ]

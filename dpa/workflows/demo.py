@@ -1,21 +1,25 @@
 """The whole flow on embedded defaults, for a first look and for ``make demo``.
 
-Development PKI (made once in ``DIR/pki``), the embedded TSA on a free loopback port for the duration of the run,
-the example customer issued and certified by ipcall.me, counter-signed by the example controller, ingested into
-a register and verified. Everything lands in ``DIR``; running it again starts the agreement afresh and keeps the
-PKI. The development PKI is marked NIET VOOR PRODUCTIE and must never sign a real agreement.
+Development PKI (made once in ``DIR/pki``, its CRL and OCSP addresses on a loopback port chosen then), the
+embedded TSA with those revocation services on that port for the duration of the run, the example customer
+issued and certified by ipcall.me (B-LT), counter-signed by the example controller, ingested into a register,
+sealed with an archive timestamp (B-LTA) and verified. Everything lands in ``DIR``; running it again starts the
+agreement afresh and keeps the PKI. The development PKI is marked NIET VOOR PRODUCTIE and must never sign a real
+agreement.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dpa.archive.seal import Archiver, ArchiveResult
 from dpa.config import EXAMPLE_PROCESSOR, Config, load_config
 from dpa.devtools.devpki import init_dev_pki, read_secrets_env
-from dpa.devtools.tsa_server import tsa_server_from_config
+from dpa.devtools.tsa_server import free_loopback_port, tsa_server_from_config
 from dpa.records import CustomerRecord, record_from_mapping
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
@@ -51,6 +55,7 @@ class DemoResult:
     issued: Path
     returned: Path
     ingest: IngestResult
+    sealed: ArchiveResult | None
     report: DocumentReport
 
 
@@ -58,13 +63,7 @@ def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResul
     """Run the whole flow into ``directory`` (see the module docstring)."""
     directory = directory.resolve()
     record = record or record_from_mapping(EXAMPLE_CUSTOMER, "the demo's example customer")
-    pki_dir = directory / "pki"
-    if (pki_dir / "dpa.toml").exists():
-        pki_config = pki_dir / "dpa.toml"
-        secrets = read_secrets_env(pki_dir / "dev-secrets.env")
-    else:  # the example controller's certificate names the example customer, as a real customer's would
-        made = init_dev_pki(pki_dir, controller_name=record.name, controller_email=record.email or None)
-        pki_config, secrets = made.config_path, dict(made.secrets)
+    pki_config, secrets = _demo_pki(directory / "pki", record)
     os.environ.update(secrets)  # the demo's own development passphrases, for this process only
 
     issued_path = directory / f"{record.id}.pdf"
@@ -76,18 +75,40 @@ def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResul
         (directory / f"register.sqlite3{suffix}").unlink(missing_ok=True)
 
     base = load_config(pki_config)
-    with tsa_server_from_config(base, port=0) as server:
+    port = int(base.tsa.urls[0].rstrip("/").rsplit(":", 1)[1])  # the PKI's certificates name this port
+    with tsa_server_from_config(base, port=port) as server:
         url = server.start_in_thread()
         config = _demo_config(base, directory, url)
         issue(record, config, issued_path)
         returned_path.parent.mkdir(parents=True, exist_ok=True)
         with SigningSession(config) as session:  # the customer counter-signs with the example controller key
             session.sign(issued_path, "controller", returned_path)
-        with Register(config.paths.register) as register, Verifier(config) as verifier:
-            ingested = ingest_file(returned_path, register, verifier)
-            final = ingested.stored or returned_path
-            report = verifier.verify_file(final)
-    return DemoResult(directory, pki_config, url, issued_path, returned_path, ingested, report)
+        # bridge (issue 9): until the verifier reads [trust] tsa_roots itself
+        with Register(config.paths.register) as register, Verifier(config, extra_trust=config.trust.tsa_roots) as v:
+            ingested = ingest_file(returned_path, register, v)
+            sealed = None
+            if ingested.stored is not None:
+                with Archiver(config, register=register) as archiver:
+                    sealed = archiver.seal_file(ingested.stored)
+            report = v.verify_file(ingested.stored or returned_path)
+    return DemoResult(directory, pki_config, url, issued_path, returned_path, ingested, sealed, report)
+
+
+def _demo_pki(pki_dir: Path, record: CustomerRecord) -> tuple[Path, dict[str, str]]:
+    """The demo's PKI and its passphrases: made once (on a free port); one made before it had revocation services
+    is moved aside, never deleted. The example controller's certificate names the example customer, as a real
+    customer's would."""
+    if (pki_dir / "dpa.toml").exists() and not (pki_dir / "tsa-ca.pem").exists():
+        pki_dir.rename(pki_dir.with_name(f"{pki_dir.name}.without-revocation-{int(time.time())}"))
+    if (pki_dir / "dpa.toml").exists():
+        return pki_dir / "dpa.toml", read_secrets_env(pki_dir / "dev-secrets.env")
+    made = init_dev_pki(
+        pki_dir,
+        tsa_url=f"http://127.0.0.1:{free_loopback_port()}/",
+        controller_name=record.name,
+        controller_email=record.email or None,
+    )
+    return made.config_path, dict(made.secrets)
 
 
 def _demo_config(base: Config, directory: Path, tsa_url: str) -> Config:

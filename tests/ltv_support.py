@@ -1,0 +1,101 @@
+"""Helpers for the long-term validation tests: a development PKI of a test's own, served in-process (TSA, CRL and
+OCSP over real HTTP on loopback), and what a test reads back from a signed file (DSS, document timestamps).
+
+Nothing is mocked: the servers are dpa's own, the requests real HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asn1crypto import crl as asn1_crl
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+from dpa.config import Config, load_config
+from dpa.devtools.certs import CertKey
+from dpa.devtools.devpki import DevPki, init_dev_pki
+from dpa.devtools.revocation import RevocationResponder
+from dpa.devtools.tsa_server import TimestampAuthority, TsaServer, tsa_server_from_config
+from tests.signing_support import free_port, with_tsa_urls
+
+
+def trusting_tsa_roots(config: Config) -> Config:
+    """``config`` whose ``[trust] roots`` also list its ``tsa_roots``: the bridge until this branch's verifier reads
+    ``[trust] tsa_roots`` itself (issue 9)."""
+    trust = dataclasses.replace(config.trust, roots=(*config.trust.roots, *config.trust.tsa_roots))
+    return dataclasses.replace(config, trust=trust)
+
+
+@dataclass
+class ServedPki:
+    """A test's own development PKI with its TSA (and, unless down, its CRL/OCSP services) served in-process."""
+
+    pki: DevPki
+    config: Config
+    """The PKI's dpa.toml with ``[tsa] urls`` at the running TSA (and the verifier bridge)."""
+    server: TsaServer
+
+    @property
+    def responder(self) -> RevocationResponder:
+        """The revocation responder (its ``requests`` counter)."""
+        revocation = self.server.revocation
+        assert revocation is not None
+        return revocation
+
+    def with_changes(self, **signing: Any) -> Config:
+        """``config`` with ``[signing]`` keys changed."""
+        return dataclasses.replace(self.config, signing=dataclasses.replace(self.config.signing, **signing))
+
+
+@contextlib.contextmanager
+def served_pki(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, *, revocation_up: bool = True, **init: Any
+) -> Iterator[ServedPki]:
+    """``dpa pki init`` in ``folder`` (passphrases in the environment for the test) and its server on loopback.
+
+    With ``revocation_up=False`` the certificates name a port nobody listens on, while the TSA runs elsewhere:
+    the revocation services are down, the TSA is not.
+    """
+    port = free_port()
+    pki = init_dev_pki(folder, tsa_url=f"http://127.0.0.1:{port}/", **init)
+    for name, value in pki.secrets.items():
+        monkeypatch.setenv(name, value)
+    base = load_config(pki.config_path)
+    server = tsa_server_from_config(base, port=port if revocation_up else 0)
+    try:
+        url = server.start_in_thread()
+        yield ServedPki(pki, trusting_tsa_roots(with_tsa_urls(base, url)), server)
+    finally:
+        server.shutdown()
+
+
+@contextlib.contextmanager
+def plain_tsa(tsa: CertKey) -> Iterator[str]:
+    """A second TSA (only timestamps) on a free loopback port, signing with ``tsa``; yields its URL."""
+    with TsaServer(TimestampAuthority(tsa.cert, tsa.key), port=0) as server:
+        yield server.start_in_thread()
+
+
+def dss_of(data: bytes) -> DocumentSecurityStore:
+    """The document security store of a PDF, read back with pyHanko."""
+    return DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(data)))
+
+
+def dss_crl_issuers(data: bytes) -> set[str]:
+    """The issuers (human-readable) of the CRLs in the DSS."""
+    crls = [asn1_crl.CertificateList.load(ref.get_object().data) for ref in dss_of(data).crls]
+    return {c.issuer.human_friendly for c in crls}
+
+
+def document_timestamp_fields(data: bytes) -> list[str]:
+    """The fields of the document timestamps in a PDF, in file order."""
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    return [str(s.field_name) for s in reader.embedded_signatures if s.sig_object_type == "/DocTimeStamp"]
