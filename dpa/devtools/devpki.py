@@ -422,6 +422,7 @@ password_env = "{TSA_PASSWORD_ENV}"
 
 [trust]
 roots = ["ca.pem"]
+tsa_roots = ["ca.pem"]
 
 [verify]
 processor_certificates = ["processor.pem"]

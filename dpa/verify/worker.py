@@ -8,8 +8,8 @@ parent enforces the wall-clock limit by killing it.
 Protocol (binary pipes; JSON is used both ways so that nothing the worker sends can execute code in the parent):
 
 * parent → worker, once: one JSON line
-  ``{"roots": [base64 DER, …], "processor_certs": [base64 DER, …], "at": ISO 8601 or null, "memory_mb": N,
-  "timeout_s": S}``;
+  ``{"roots": [base64 DER, …], "tsa_roots": [base64 DER, …], "processor_certs": [base64 DER, …], "at": ISO 8601
+  or null, "memory_mb": N, "timeout_s": S, "max_revisions": N, "processor_name": "…"}``;
   worker → parent: ``{"ok": true}`` or ``{"ok": false, "error": "…"}``;
 * then per file: a JSON line ``{"name": "…", "size": N}`` followed by exactly N bytes of the file; the worker
   answers with one JSON line, :meth:`~dpa.verify.report.DocumentReport.to_wire`.
@@ -107,8 +107,8 @@ def main() -> int:
 
     from asn1crypto import x509
 
-    from dpa.verify.engine import VerificationEngine
-    from dpa.verify.report import INDETERMINATE, verdict_only
+    from dpa.verify.engine import VerificationEngine, internal_error
+    from dpa.verify.report import INDETERMINATE, SubIndication, verdict_only
 
     init_line = inp.readline()
     if not init_line:
@@ -124,7 +124,16 @@ def main() -> int:
         memory_mb = int(init["memory_mb"])
         backstop_s = int(float(init.get("timeout_s", 60)) * 2) + 5
         processor_certs = [x509.Certificate.load(base64.b64decode(c)) for c in init.get("processor_certs", [])]
-        engine = VerificationEngine(roots, at=at, memory_mb=memory_mb, processor_certs=processor_certs)
+        tsa_roots = [x509.Certificate.load(base64.b64decode(r)) for r in init["tsa_roots"]]
+        engine = VerificationEngine(
+            roots,
+            tsa_roots=tsa_roots,
+            at=at,
+            memory_mb=memory_mb,
+            processor_certs=processor_certs,
+            max_revisions=int(init["max_revisions"]),
+            processor_name=str(init["processor_name"]),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         _send(out, {"ok": False, "error": f"bad start-up message: {exc}"})
         return 2
@@ -157,9 +166,11 @@ def main() -> int:
                 name,
                 None,
                 INDETERMINATE,
-                "GENERIC",
+                SubIndication.GENERIC,
                 f"checking the file needed more memory than the limit of {memory_mb} MB ([verify] memory_mb)",
             )
+        except Exception as exc:  # a bug outside the engine's own guard: still a report, never a dead pipe
+            report = internal_error(name, None, exc)
         _send(out, report.to_wire())
 
 
