@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from asn1crypto import cms, core, tsp, x509
-from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils import generic, misc
 from pyhanko.sign.ades.report import AdESIndeterminate, AdESStatus
 from pyhanko.sign.validation import EmbeddedPdfSignature, generic_cms
 from pyhanko.sign.validation.status import TimestampSignatureStatus
@@ -246,7 +246,7 @@ def claimed_time(embedded: EmbeddedPdfSignature) -> dt.datetime | None:
     text = str(raw)
     try:
         return _aware(generic.parse_pdf_date(text, strict=False))
-    except (ValueError, TypeError, KeyError, IndexError):
+    except (misc.PdfError, ValueError, TypeError, KeyError, IndexError):
         pass
     match = _PDF_DATE.match(text.strip())
     if match is None:
