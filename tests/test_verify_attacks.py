@@ -330,3 +330,31 @@ def test_signature_in_a_new_field_over_the_text_fails(
     assert (report.indication, report.sub_indication) == (TOTAL_FAILED, "FORMAT_FAILURE"), report.problems
     assert any("on page 1 covers the agreement's text" in p for p in report.problems), report.problems
     assert report.signatures[0].indication == TOTAL_PASSED
+
+
+def test_xmp_rewritten_by_another_rdf_serialiser_passes(good: tamper.Signed, verifier: Verifier) -> None:
+    """The whole packet re-serialised by rdflib (nested, attributes, another order) plus a DocumentID: same facts."""
+    import rdflib
+
+    def transform(xmp: str) -> str:
+        start, end = xmp.index("<rdf:RDF"), xmp.index("</rdf:RDF>") + len("</rdf:RDF>")
+        graph = rdflib.Graph().parse(data=xmp[start:end], format="xml", publicID="uuid:dpa")
+        graph.add((rdflib.URIRef("uuid:dpa"), rdflib.URIRef("http://ns.adobe.com/xap/1.0/mm/DocumentID"),
+                   rdflib.Literal("uuid:0f1e2d3c")))  # fmt: skip
+        body = graph.serialize(format="pretty-xml").split("?>", 1)[1]
+        return f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{body}</x:xmpmeta>'
+
+    class PlainWriter(IncrementalPdfFileWriter):  # type: ignore[misc]
+        """pyHanko's incremental writer without its own XMP rewrite, so the packet stays as the test wrote it."""
+
+        def _update_meta(self) -> None:
+            return None
+
+    writer = PlainWriter(io.BytesIO(good.full))
+    tamper.replace_xmp(transform)(writer)
+    out = io.BytesIO()
+    writer.write(out)
+    rewritten = out.getvalue()
+    report = verifier.verify_bytes(rewritten, "rdf-herschreven.pdf")
+    assert report.indication == TOTAL_PASSED, report.problems
+    assert report.complete
