@@ -658,3 +658,21 @@ def replace_xmp(transform: Callable[[str], str]) -> Callable[[IncrementalPdfFile
         writer.update_root()
 
     return edit
+
+
+def orphaned_generation_update(data: bytes) -> bytes:
+    """An incremental update that writes a new object with generation 1 and no free entry for generation 0, as
+    poppler's signer does (pyHanko's strict reader stops there)."""
+    reader = PdfFileReader(io.BytesIO(data))
+    size = int(reader.trailer_view["/Size"])
+    root_ref = reader.trailer_view.raw_get("/Root").reference
+    prev = reader.xrefs.get_startxref_for_revision(reader.xrefs.total_revisions - 1)
+    out = bytearray(data)
+    offset = len(out)
+    out += f"{size} 1 obj\n<< /Poppler true >>\nendobj\n".encode()
+    xref_at = len(out)
+    out += (
+        f"xref\n{size} 1\n{offset:010d} 00001 n\r\ntrailer\n<< /Size {size + 1} /Root {root_ref.idnum} 0 R "
+        f"/Prev {prev} >>\nstartxref\n{xref_at}\n%%EOF\n"
+    ).encode()
+    return bytes(out)

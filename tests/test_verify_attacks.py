@@ -358,3 +358,10 @@ def test_xmp_rewritten_by_another_rdf_serialiser_passes(good: tamper.Signed, ver
     report = verifier.verify_bytes(rewritten, "rdf-herschreven.pdf")
     assert report.indication == TOTAL_PASSED, report.problems
     assert report.complete
+
+
+def test_a_later_update_the_strict_reader_refuses_is_read_leniently(good: tamper.Signed, verifier: Verifier) -> None:
+    """poppler's generation without a free entry, after dpa's revisions: judged by its content, not "corrupt"."""
+    report = verifier.verify_bytes(tamper.orphaned_generation_update(good.full), "poppler-generatie.pdf")
+    assert report.indication == TOTAL_PASSED, report.problems
+    assert report.complete
