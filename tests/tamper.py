@@ -676,3 +676,55 @@ def orphaned_generation_update(data: bytes) -> bytes:
         f"/Prev {prev} >>\nstartxref\n{xref_at}\n%%EOF\n"
     ).encode()
     return bytes(out)
+
+
+def controller_box(data: bytes) -> tuple[int, tuple[float, float, float, float]]:
+    """The customer's prepared field: (0-based page index, rectangle), read with pypdf."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    for page_index, page in enumerate(reader.pages):
+        for annot in page.get("/Annots") or []:
+            widget = annot.get_object()
+            parent = widget.get("/Parent")
+            name = widget.get("/T") or (parent.get_object().get("/T") if parent else None)
+            if name == "controller_signature":
+                x0, y0, x1, y1 = (float(v) for v in widget["/Rect"])
+                return page_index, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    raise AssertionError("no controller_signature widget")
+
+
+def add_markup(
+    subtype: str,
+    page_index: int,
+    rect: tuple[float, float, float, float],
+    extra: dict[str, generic.PdfObject] | None = None,
+) -> Callable[[IncrementalPdfFileWriter], None]:
+    """A markup annotation (``/Ink``, ``/FreeText``, ``/Stamp``) on a page, as Acrobat's Fill & Sign adds it."""
+
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        page_ref, _resources = writer.find_page_for_modification(page_index)
+        page = page_ref.get_object()
+        annot = generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Annot"),
+                pdf_name("/Subtype"): pdf_name(subtype),
+                pdf_name("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in rect]),
+                pdf_name("/F"): generic.NumberObject(4),
+                pdf_name("/P"): page_ref,
+                **(extra or {}),
+            }
+        )
+        annots = generic.ArrayObject(list(page.get("/Annots", generic.ArrayObject())))
+        annots.append(writer.add_object(annot))
+        page[pdf_name("/Annots")] = annots
+        writer.mark_update(page_ref)
+
+    return edit
+
+
+def ink_in(rect: tuple[float, float, float, float]) -> dict[str, generic.PdfObject]:
+    """An /InkList scribble inside ``rect``."""
+    x0, y0, x1, y1 = rect
+    points = [x0 + 5, y0 + 5, (x0 + x1) / 2, y1 - 5, x1 - 5, y0 + 10]
+    return {pdf_name("/InkList"): generic.ArrayObject([generic.ArrayObject([generic.FloatObject(p) for p in points])])}

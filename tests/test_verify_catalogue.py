@@ -382,6 +382,27 @@ def xmp_shorthand_title_changed(k: Kit) -> bytes:
     return tamper.incremental(k.good.full, tamper.replace_xmp(transform))
 
 
+def drawn_in_box(subtype: str) -> Callable[[Kit], bytes]:
+    """Fill & Sign: the customer draws (ink), types (free text) or stamps inside their box instead of signing."""
+
+    def build(k: Kit) -> bytes:
+        page, box = tamper.controller_box(k.good.half)
+        inner = (box[0] + 10, box[1] + 5, box[2] - 10, box[3] - 5)
+        extra = tamper.ink_in(inner) if subtype == "/Ink" else {}
+        if subtype == "/FreeText":
+            extra = {tamper.pdf_name("/Contents"): tamper.pdf_string("J. de Vries"),
+                     tamper.pdf_name("/DA"): tamper.pdf_string("/Helv 12 Tf 0 g")}  # fmt: skip
+        return tamper.incremental(k.good.half, tamper.add_markup(subtype, page, inner, extra))
+
+    return build
+
+
+def ink_over_text(k: Kit) -> bytes:
+    """A drawing that reaches the agreement's text on page 1 (outside the customer's box)."""
+    rect = (50.0, 500.0, 550.0, 800.0)
+    return tamper.incremental(k.good.half, tamper.add_markup("/Ink", 0, rect, tamper.ink_in(rect)))
+
+
 @dataclass(frozen=True)
 class Case:
     """One catalogue entry."""
@@ -500,6 +521,14 @@ CASES = [
     Case("xmp-title-behind-comment", xmp_title_behind_comment, FAILED, "FORMAT_FAILURE", "XMP"),
     Case("xmp-title-as-entity", xmp_title_as_entity, FAILED, "FORMAT_FAILURE", "XMP"),
     Case("xmp-shorthand-customer-id-changed", xmp_shorthand_title_changed, FAILED, "FORMAT_FAILURE", "XMP"),
+    # issue 10 §6: Fill & Sign instead of a digital signature
+    Case("ink-signature-in-box", drawn_in_box("/Ink"), INDET, "SIG_CONSTRAINTS_FAILURE",
+         "the customer drew a signature in their box on page"),
+    Case("typed-signature-in-box", drawn_in_box("/FreeText"), INDET, "SIG_CONSTRAINTS_FAILURE",
+         "the customer typed a signature in their box on page"),
+    Case("stamp-in-box", drawn_in_box("/Stamp"), INDET, "SIG_CONSTRAINTS_FAILURE", "ask for a digital signature"),
+    Case("ink-over-the-text", ink_over_text, FAILED, "FORMAT_FAILURE",
+         "an ink annotation (a drawing) (object"),
 ]  # fmt: skip
 
 
@@ -516,7 +545,7 @@ def test_catalogue(case: Case, kit: Kit, verifier: Verifier) -> None:
 
 
 def test_catalogue_is_large_enough() -> None:
-    assert len(CASES) >= 65
+    assert len(CASES) >= 69
     assert len({c.id for c in CASES}) == len(CASES)
 
 

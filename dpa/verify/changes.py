@@ -47,6 +47,7 @@ from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import SignatureCoverageLevel
 
 from dpa.roles import CONTROLLER
+from dpa.verify.annotations import MarkupAnnotationRule
 from dpa.verify.explain import deterministic, escape, object_words, quoted
 from dpa.verify.findings import DocumentContext, SigState
 from dpa.verify.layout import Rect, inside, rect_of, text_under
@@ -242,6 +243,7 @@ def strict_diff_policy(*, allow_signed_new_fields: bool = False) -> StandardDiff
             StrictMetadataRule().as_qualified(lta),
             StrictAcroFormRule().as_qualified(lta),
             ExtensionsRule().as_qualified(lta),
+            *([MarkupAnnotationRule().as_qualified(ModificationLevel.ANNOTATIONS)] if allow_signed_new_fields else []),
         ],
         form_rule=FormUpdatingRule(
             field_rules=[
@@ -302,11 +304,13 @@ def judge_changes(doc: DocumentContext, state: SigState, status: Any) -> None:
         return
     level = diff.modification_level
     state.modification_level = level.name
-    if level > ModificationLevel.FORM_FILLING:
+    tolerated = ModificationLevel.ANNOTATIONS if doc.added_annotations else ModificationLevel.FORM_FILLING
+    if level > tolerated:
         state.add(
             AdESFailure.FORMAT_FAILURE, f"the document was changed after this signature beyond signing ({level.name})"
         )
-    if getattr(status, "docmdp_ok", None) is False:
+    # annotations in the customer's box exceed DocMDP P=2 too; they are named (INDETERMINATE) by the engine instead
+    if getattr(status, "docmdp_ok", None) is False and level != ModificationLevel.ANNOTATIONS:
         state.add(
             AdESFailure.FORMAT_FAILURE,
             "the changes after this certification signature exceed the permissions it granted (DocMDP)",

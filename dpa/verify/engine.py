@@ -28,13 +28,14 @@ from collections.abc import Sequence
 
 from asn1crypto import x509
 from pyhanko.pdf_utils import misc
-from pyhanko.sign.ades.report import AdESFailure
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import EmbeddedPdfSignature
 from pyhanko.sign.validation.errors import SignatureValidationError
 
 from dpa.roles import PARTIES
 from dpa.verify import signature_checks
+from dpa.verify.annotations import MARKUP_SUBTYPES, added_annotations, in_prepared_box, prepared_box
 from dpa.verify.explain import page_map, short
 from dpa.verify.findings import DocumentContext, Finding, SigState
 from dpa.verify.report import (
@@ -58,6 +59,39 @@ from dpa.verify.structure import (
 )
 from dpa.verify.timing import check_order, effective_date_note
 from dpa.verify.trust import TrustAnchors
+
+
+def drawn_in_box(doc: DocumentContext, first_revision: int) -> None:
+    """Annotations added after the first signature: inside the customer's box they are a drawn or typed signature,
+    said in words (INDETERMINATE); the difference policy refuses those over the text (:mod:`~dpa.verify.annotations`).
+    """
+    reader = doc.reader
+    try:
+        old, new = (
+            reader.get_historical_resolver(first_revision),
+            reader.get_historical_resolver(reader.xrefs.total_revisions - 1),
+        )
+        added = added_annotations(old, new)
+        box = prepared_box(old)
+    except READ_ERRORS:
+        return
+    doc.added_annotations = added
+    for annotation in added:
+        if annotation.subtype in MARKUP_SUBTYPES and in_prepared_box(annotation, box):
+            verb = (
+                "typed"
+                if annotation.subtype == "/FreeText"
+                else ("stamped" if annotation.subtype == "/Stamp" else "drew")
+            )
+            doc.problems.append(
+                Finding(
+                    AdESIndeterminate.SIG_CONSTRAINTS_FAILURE,
+                    f"the customer {verb} a signature in their box on page {annotation.page} instead of signing "
+                    f"digitally ({annotation.words()}); the controller has not signed; ipcall.me's signature is "
+                    "intact; ask for a digital signature in the prepared field",
+                )
+            )
+
 
 for _library in ("pyhanko", "pyhanko_certvalidator"):
     # pyHanko logs a traceback at WARNING for every rejected revision; without a handler of its own, Python's
@@ -197,6 +231,7 @@ class VerificationEngine:
         )
         if ours:
             doc.new_signature_fields = {state.field for state, _ in signatures if state.field not in allowed}
+            drawn_in_box(doc, first_revision)
         signature_checks.read_dss(doc)
         doc.pages = page_map(reader)
         trailing = unaccounted_bytes(data, reader)

@@ -115,6 +115,8 @@ class DocumentContext:
     processor_certs: frozenset[bytes] = frozenset()
     new_signature_fields: set[str] = dataclasses.field(default_factory=set)
     """Signed fields of dpa's agreement that are not the prepared ones (named by the engine, not the policy)."""
+    added_annotations: list[Any] = dataclasses.field(default_factory=list)
+    """Markup annotations added after the first signature of dpa's agreement (:mod:`dpa.verify.annotations`)."""
     problems: list[Finding] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     """Sentences that explain the verdict without changing it (e.g. why there is no effective date)."""
