@@ -79,10 +79,10 @@ def verify(
     Folders are walked for *.pdf. Each signature gets an ETSI EN 319 102-1 indication — TOTAL_PASSED,
     TOTAL_FAILED or INDETERMINATE with a sub-indication — and the reasons in words: the document must be intact
     and unchanged after each signature except for the other party's signature and validation data, every
-    signer must chain to [trust] roots (or --trust), and every signature needs a trusted RFC 3161 timestamp from a
-    TSA under [trust] tsa_roots (or --trust-tsa) at which the certificate was valid. The effective date (art. 12.1) is the Europe/Amsterdam date of the last
-    signature's timestamp, given only for a passing document that both parties signed. Nothing is fetched
-    from the network.
+    signer must chain to [trust] roots (or --trust), and every signature needs a trusted RFC 3161 timestamp from
+    a TSA under [trust] tsa_roots (or --trust-tsa) at which the certificate was valid. The effective date
+    (art. 12.1) is the Europe/Amsterdam date of the last signature's timestamp, given only for a passing
+    document that both parties signed. Nothing is fetched from the network; a FIFO or device is never read.
 
     Exit status: 0 all TOTAL_PASSED; 1 any TOTAL_FAILED; 3 any INDETERMINATE (and none failed); 4 with
     --require-complete when a document passes but a party has not signed.
