@@ -1,4 +1,4 @@
-"""Annotations a customer adds instead of signing digitally ("Fill & Sign"): ink, typed text, stamps.
+"""What a customer adds instead of signing in the prepared field: annotations ("Fill & Sign") or a new field.
 
 In an agreement dpa made, a markup annotation added after ipcall.me's signature is not blamed on that signature:
 
@@ -7,7 +7,9 @@ In an agreement dpa made, a markup annotation added after ipcall.me's signature 
   and the engine says so in words: INDETERMINATE, the controller has not signed, ipcall.me's signature is intact;
 * anywhere it covers the agreement's text outside that box, the rule refuses it: TOTAL_FAILED.
 
-Links, widgets of new fields, attachments, movies and the like are never explained here.
+Links, widgets of new fields, attachments, movies and the like are never explained here. A signature in a new
+field is allowed by the policy for dpa's agreements and named here (:func:`new_field_words`), or refused when its
+widget covers the agreement's text outside the prepared box (:func:`new_field_over_text`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pyhanko.sign.diff_analysis.rules_api import ReferenceUpdate
 from pyhanko.sign.fields import enumerate_sig_fields
 
 from dpa.roles import CONTROLLER
-from dpa.verify.explain import annotation_words
+from dpa.verify.explain import annotation_words, quoted
+from dpa.verify.findings import DocumentContext, SigState
 from dpa.verify.layout import Rect, inside, rect_of, text_under
 
 MARKUP_SUBTYPES = frozenset(
@@ -154,11 +157,70 @@ class MarkupAnnotationRule(WhitelistRule):
                 yield ReferenceUpdate(annots.reference)
 
 
+# --- a signature in a new field instead of the prepared one -----------------------------------------------------
+
+
+def new_field_words(doc: DocumentContext, state: SigState, embedded: Any) -> str:
+    """What a signature in a new field of dpa's agreement means, in the customer's terms (DESIGN.md §6 table)."""
+    page = _page_of(doc, embedded)
+    on_page = f" on page {page}" if page else ""
+    return (
+        f"the customer signed in a new field {quoted(state.field)}{on_page} instead of the prepared one "
+        f"({CONTROLLER.field}); ipcall.me's signature is intact; ask for a digital signature in the prepared field"
+    )
+
+
+def new_field_over_text(doc: DocumentContext, state: SigState, embedded: Any) -> str | None:
+    """The sentence when a signature's new widget covers page text outside the prepared box, else ``None``."""
+    page = _page_of(doc, embedded)
+    rect = rect_of(_widget(embedded.sig_field).get("/Rect"))
+    if page is None or rect is None or (rect[2] - rect[0]) * (rect[3] - rect[1]) <= 0:
+        return None
+    box = prepared_box(doc.reader)[1]
+    if box is not None and inside(rect, box):
+        return None
+    if not text_under(doc.data, page, rect, [box] if box is not None else []):
+        return None
+    return (
+        f"the customer's new signature field {quoted(state.field)} on page {page} covers the agreement's text outside "
+        f"the prepared box ({CONTROLLER.field}): what it hides may differ from what was agreed"
+    )
+
+
+def _widget(field: Any) -> Any:
+    kids = field.get("/Kids") if isinstance(field, generic.DictionaryObject) else None
+    if isinstance(kids, generic.ArrayObject) and kids:
+        return kids[0].get_object() if isinstance(kids[0], generic.IndirectObject) else kids[0]  # type: ignore[no-untyped-call]
+    return field if isinstance(field, generic.DictionaryObject) else {}
+
+
+def _prepared_box(doc: DocumentContext) -> Rect | None:
+    for name, _value, ref in enumerate_sig_fields(doc.reader, filled_status=None):
+        if str(name) == CONTROLLER.field:
+            return rect_of(_widget(ref.get_object()).get("/Rect"))
+    return None
+
+
+def _page_of(doc: DocumentContext, embedded: Any) -> int | None:
+    try:
+        page_ref = _widget(embedded.sig_field).raw_get("/P")
+        if isinstance(page_ref, generic.IndirectObject):
+            return doc.pages.get((page_ref.idnum, page_ref.generation))
+    except (KeyError, AttributeError, misc.PdfError):
+        pass
+    ref = getattr(embedded.sig_field, "container_ref", None)
+    if ref is not None and hasattr(ref, "idnum"):
+        return doc.pages.get((ref.idnum, ref.generation))
+    return None
+
+
 __all__ = [
     "MARKUP_SUBTYPES",
     "AddedAnnotation",
     "MarkupAnnotationRule",
     "added_annotations",
     "in_prepared_box",
+    "new_field_over_text",
+    "new_field_words",
     "prepared_box",
 ]

@@ -26,14 +26,8 @@ from pyhanko.sign.validation.pdf_embedded import read_certification_data, report
 from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
-from dpa.verify.changes import (
-    DPA_DIFF_POLICY,
-    STRICT_DIFF_POLICY,
-    judge_changes,
-    judge_integrity,
-    new_field_over_text,
-    new_field_words,
-)
+from dpa.verify.annotations import new_field_over_text, new_field_words
+from dpa.verify.changes import DPA_DIFF_POLICY, STRICT_DIFF_POLICY, judge_changes, judge_integrity
 from dpa.verify.explain import escape, short
 from dpa.verify.findings import DocumentContext, SigState
 from dpa.verify.structure import signature_structure_ok
