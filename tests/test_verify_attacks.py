@@ -365,3 +365,31 @@ def test_a_later_update_the_strict_reader_refuses_is_read_leniently(good: tamper
     report = verifier.verify_bytes(tamper.orphaned_generation_update(good.full), "poppler-generatie.pdf")
     assert report.indication == TOTAL_PASSED, report.problems
     assert report.complete
+
+
+# --- the two cases the issue names: the forged rewrite, and ipcall.me's own key in the customer's field ----------
+
+
+def test_forged_rewrite_and_borrowed_key_through_dpa_verify(
+    good: tamper.Signed, dev_pki: DevPki, signing_config: Config, tmp_path: Path
+) -> None:
+    names = {"processor_signature": "Verwerker_Handtekening", "controller_signature": "Klant_Handtekening"}
+    forged = tamper.restart_without_prev(good.half, tamper.renamed_fields_rewrite(good.unsigned, names))
+    stamper = signing_config_stamper(signing_config)
+    files = {
+        "vervalst.pdf": tamper.pyhanko_sign(forged, "Klant_Handtekening", dev_pki.controller, stamper),
+        "eigen-sleutel.pdf": tamper.pyhanko_sign(good.half, "controller_signature", dev_pki.processor, stamper),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    before = listing(tmp_path)
+    forged_run = run_verify(dev_pki.config_path, "--json", tmp_path / "vervalst.pdf")
+    report = json.loads(forged_run.stdout)
+    assert forged_run.returncode == 1
+    assert (report["indication"], report["sub_indication"]) == ("TOTAL_FAILED", "FORMAT_FAILURE")
+    assert any("restarts without /Prev" in p for p in report["problems"]), report["problems"]
+    own_key = run_verify(dev_pki.config_path, "--json", "--require-complete", tmp_path / "eigen-sleutel.pdf")
+    report = json.loads(own_key.stdout)
+    assert own_key.returncode == 3 and report["complete"] is False and report["effective_date"] is None
+    assert any("ipcall.me's own certificates" in p for p in report["problems"]), report["problems"]
+    assert listing(tmp_path) == before
