@@ -181,7 +181,9 @@ class VerifyConfig:
     timeout_s: float = 60.0
     memory_mb: int = 1024
     processor_certificates: tuple[Path, ...] = ()
-    """ipcall.me's signing certificates: when set, the processor's field must be signed with one of them."""
+    """ipcall.me's signing certificates: an agreement dpa made must carry a certification signature by one of them."""
+    max_revisions: int = 100
+    """At most this many incremental updates; a file with more is refused before it is parsed."""
 
 
 @dataclass(frozen=True)

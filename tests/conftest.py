@@ -138,10 +138,8 @@ def tsa_server(dev_pki: DevPki) -> Iterator[TsaProcess]:
 
 @pytest.fixture(scope="session")
 def signing_config(dev_pki: DevPki, tsa_server: TsaProcess) -> Config:
-    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server` (and the TSA CA among
-    the roots, the bridge of :func:`tests.ltv_support.trusting_tsa_roots`)."""
+    """The development PKI's dpa.toml, with ``[tsa] urls`` pointing at :func:`tsa_server`."""
     from dpa.config import load_config
-    from tests.ltv_support import trusting_tsa_roots
     from tests.signing_support import with_tsa_urls
 
-    return trusting_tsa_roots(with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url))
+    return with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url)

@@ -27,13 +27,6 @@ from dpa.devtools.tsa_server import TimestampAuthority, TsaServer, tsa_server_fr
 from tests.signing_support import free_port, with_tsa_urls
 
 
-def trusting_tsa_roots(config: Config) -> Config:
-    """``config`` whose ``[trust] roots`` also list its ``tsa_roots``: the bridge until this branch's verifier reads
-    ``[trust] tsa_roots`` itself (issue 9)."""
-    trust = dataclasses.replace(config.trust, roots=(*config.trust.roots, *config.trust.tsa_roots))
-    return dataclasses.replace(config, trust=trust)
-
-
 @dataclass
 class ServedPki:
     """A test's own development PKI with its TSA (and, unless down, its CRL/OCSP services) served in-process."""
@@ -72,7 +65,7 @@ def served_pki(
     server = tsa_server_from_config(base, port=port if revocation_up else 0)
     try:
         url = server.start_in_thread()
-        yield ServedPki(pki, trusting_tsa_roots(with_tsa_urls(base, url)), server)
+        yield ServedPki(pki, with_tsa_urls(base, url), server)
     finally:
         server.shutdown()
 

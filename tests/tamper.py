@@ -28,7 +28,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
-from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps import DummyTimeStamper, TimeStamper
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -535,3 +535,196 @@ def accepting_processor(config: Config, processor: CertKey, folder: Path) -> Con
     path.write_bytes(processor.cert_pem())
     verify = dataclasses.replace(config.verify, processor_certificates=(*config.verify.processor_certificates, path))
     return dataclasses.replace(config, verify=verify)
+
+
+# --- issue 9 and 10: forged rewrites, odd tools, imprecise clocks ---------------------------------------------------
+
+
+def classic_objects(document: bytes) -> tuple[dict[int, bytes], bytes]:
+    """The objects of a PDF with one classic xref section (number → ``N G obj … endobj`` body), and its trailer
+    dictionary text."""
+    xref_at = int(re.findall(rb"startxref\s+(\d+)", document)[-1])
+    table = document[xref_at:]
+    assert table.startswith(b"xref"), "a classic cross-reference table"
+    lines = table.split(b"\n")
+    objects: dict[int, bytes] = {}
+    index = 1
+    while not lines[index].startswith(b"trailer"):
+        first, count = (int(v) for v in lines[index].split())
+        for number in range(first, first + count):
+            entry = lines[index + 1 + number - first]
+            offset, _gen, kind = entry.split()[:3]
+            if kind == b"n":
+                start = int(offset)
+                end = document.index(b"endobj", start) + len(b"endobj")
+                body = document[start:end]
+                objects[number] = body[body.index(b"obj") + 3 : -len(b"endobj")].strip()
+        index += 1 + count
+    trailer = table[table.index(b"trailer") + len(b"trailer") : table.index(b"startxref")]
+    return objects, trailer
+
+
+def restart_without_prev(prefix: bytes, document: bytes) -> bytes:
+    """``prefix`` followed by every object of ``document`` and a cross-reference section WITHOUT /Prev: the file
+    starts with the issued bytes, but its chain of revisions begins again after them."""
+    objects, trailer = classic_objects(document)
+    out = bytearray(prefix if prefix.endswith(b"\n") else prefix + b"\n")
+    offsets = {}
+    for number, body in sorted(objects.items()):
+        offsets[number] = len(out)
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    size = max(objects) + 1
+    xref_at = len(out)
+    out += f"xref\n0 {size}\n0000000000 65535 f\r\n".encode()
+    for number in range(1, size):
+        out += (f"{offsets[number]:010d} 00000 n\r\n" if number in offsets else "0000000000 00000 f\r\n").encode()
+    trailer_text = re.sub(rb"/Prev\s+\d+", b"", trailer).strip()
+    out += b"trailer\n" + trailer_text + b"\nstartxref\n" + str(xref_at).encode() + b"\n%%EOF\n"
+    return bytes(out)
+
+
+def renamed_fields_rewrite(unsigned: bytes, names: dict[str, str]) -> bytes:
+    """A complete rewrite (pypdf, not incremental) of ``unsigned`` with its signature fields renamed."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(unsigned)))
+    for field in writer._root_object["/AcroForm"]["/Fields"]:
+        obj = field.get_object()
+        if str(obj.get("/T")) in names:
+            obj[NameObject("/T")] = TextStringObject(names[str(obj["/T"])])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+class ImpreciseTimeStamper(DummyTimeStamper):  # type: ignore[misc]
+    """pyHanko's in-process test TSA, whose tokens state a chosen accuracy (and optionally a fixed genTime)."""
+
+    def __init__(self, tsa: CertKey, accuracy: dt.timedelta, fixed: dt.datetime | None = None) -> None:
+        super().__init__(
+            tsa_cert=translate_pyca_cryptography_cert_to_asn1(tsa.cert),
+            tsa_key=translate_pyca_cryptography_key_to_asn1(tsa.key),
+            certs_to_embed=SimpleCertificateStore.from_certs(
+                [translate_pyca_cryptography_cert_to_asn1(c) for c in tsa.chain]
+            ),
+            fixed_dt=fixed,
+        )
+        self.accuracy = accuracy
+
+    def _build_tst_info(
+        self, message_imprint: tsp.MessageImprint, when: dt.datetime, req: tsp.TimeStampReq
+    ) -> tsp.TSTInfo:
+        info = super()._build_tst_info(message_imprint, when, req)
+        seconds = int(self.accuracy.total_seconds())
+        fields = {name: info[name] for name in ("version", "policy", "message_imprint", "serial_number", "gen_time")}
+        extra = {name: info[name] for name in ("tsa", "nonce") if info[name].native is not None}
+        return tsp.TSTInfo({**fields, "accuracy": {"seconds": seconds}, **extra})
+
+
+@contextlib.contextmanager
+def odd_signing_time(text: str) -> Iterator[None]:
+    """While signing with pyHanko, write /M as ``text`` (e.g. LibreOffice's ``D:20261201085422Z'``)."""
+    from unittest import mock
+
+    from pyhanko.sign.signers import pdf_byterange
+
+    with mock.patch.object(pdf_byterange, "pdf_date", lambda _when: pdf_string(text)):
+        yield
+
+
+def acroform_edit(key: str, value: generic.PdfObject) -> Callable[[IncrementalPdfFileWriter], None]:
+    """Set ``key`` of the AcroForm dictionary (e.g. /NeedAppearances, /DR)."""
+
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        acroform = writer.root["/AcroForm"]
+        acroform[pdf_name(key)] = value
+        writer.update_container(acroform)
+
+    return edit
+
+
+def replace_xmp(transform: Callable[[str], str]) -> Callable[[IncrementalPdfFileWriter], None]:
+    """Rewrite the XMP packet as ``transform`` says (the catalog then points at the new stream)."""
+
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        stream = writer.root.raw_get("/Metadata").get_object()
+        new_xmp = transform(stream.data.decode("utf-8"))
+        replacement = generic.StreamObject(
+            {pdf_name("/Type"): pdf_name("/Metadata"), pdf_name("/Subtype"): pdf_name("/XML")},
+            stream_data=new_xmp.encode("utf-8"),
+        )
+        writer.root[pdf_name("/Metadata")] = writer.add_object(replacement)
+        writer.update_root()
+
+    return edit
+
+
+def orphaned_generation_update(data: bytes) -> bytes:
+    """An incremental update that writes a new object with generation 1 and no free entry for generation 0, as
+    poppler's signer does (pyHanko's strict reader stops there)."""
+    reader = PdfFileReader(io.BytesIO(data))
+    size = int(reader.trailer_view["/Size"])
+    root_ref = reader.trailer_view.raw_get("/Root").reference
+    prev = reader.xrefs.get_startxref_for_revision(reader.xrefs.total_revisions - 1)
+    out = bytearray(data)
+    offset = len(out)
+    out += f"{size} 1 obj\n<< /Poppler true >>\nendobj\n".encode()
+    xref_at = len(out)
+    out += (
+        f"xref\n{size} 1\n{offset:010d} 00001 n\r\ntrailer\n<< /Size {size + 1} /Root {root_ref.idnum} 0 R "
+        f"/Prev {prev} >>\nstartxref\n{xref_at}\n%%EOF\n"
+    ).encode()
+    return bytes(out)
+
+
+def controller_box(data: bytes) -> tuple[int, tuple[float, float, float, float]]:
+    """The customer's prepared field: (0-based page index, rectangle), read with pypdf."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    for page_index, page in enumerate(reader.pages):
+        for annot in page.get("/Annots") or []:
+            widget = annot.get_object()
+            parent = widget.get("/Parent")
+            name = widget.get("/T") or (parent.get_object().get("/T") if parent else None)
+            if name == "controller_signature":
+                x0, y0, x1, y1 = (float(v) for v in widget["/Rect"])
+                return page_index, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    raise AssertionError("no controller_signature widget")
+
+
+def add_markup(
+    subtype: str,
+    page_index: int,
+    rect: tuple[float, float, float, float],
+    extra: dict[str, generic.PdfObject] | None = None,
+) -> Callable[[IncrementalPdfFileWriter], None]:
+    """A markup annotation (``/Ink``, ``/FreeText``, ``/Stamp``) on a page, as Acrobat's Fill & Sign adds it."""
+
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        page_ref, _resources = writer.find_page_for_modification(page_index)
+        page = page_ref.get_object()
+        annot = generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Annot"),
+                pdf_name("/Subtype"): pdf_name(subtype),
+                pdf_name("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in rect]),
+                pdf_name("/F"): generic.NumberObject(4),
+                pdf_name("/P"): page_ref,
+                **(extra or {}),
+            }
+        )
+        annots = generic.ArrayObject(list(page.get("/Annots", generic.ArrayObject())))
+        annots.append(writer.add_object(annot))
+        page[pdf_name("/Annots")] = annots
+        writer.mark_update(page_ref)
+
+    return edit
+
+
+def ink_in(rect: tuple[float, float, float, float]) -> dict[str, generic.PdfObject]:
+    """An /InkList scribble inside ``rect``."""
+    x0, y0, x1, y1 = rect
+    points = [x0 + 5, y0 + 5, (x0 + x1) / 2, y1 - 5, x1 - 5, y0 + 10]
+    return {pdf_name("/InkList"): generic.ArrayObject([generic.ArrayObject([generic.FloatObject(p) for p in points])])}

@@ -60,7 +60,7 @@ def travel(tmp_path_factory: pytest.TempPathFactory) -> tuple[tamper.TimeTravelP
 @pytest.fixture(scope="module")
 def verifier(signing_config: Config, travel: tuple[tamper.TimeTravelPki, Path]) -> Iterator[Verifier]:
     config = tamper.accepting_processor(signing_config, travel[0].processor, travel[1].parent)
-    with Verifier(config, extra_trust=[travel[1]]) as v:
+    with Verifier(config, extra_trust=[travel[1]], extra_tsa_trust=[travel[1]]) as v:
         yield v
 
 

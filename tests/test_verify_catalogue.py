@@ -68,7 +68,7 @@ def verifier(kit: Kit) -> Iterator[Verifier]:
     travel_ca = kit.tmp / "time-travel-ca.pem"
     travel_ca.write_bytes(kit.travel.ca.cert_pem())
     config = tamper.accepting_processor(kit.config, kit.travel.processor, kit.tmp)
-    with Verifier(config, extra_trust=[travel_ca]) as v:
+    with Verifier(config, extra_trust=[travel_ca], extra_tsa_trust=[travel_ca]) as v:
         yield v
 
 
@@ -236,6 +236,173 @@ def encrypted(k: Kit) -> bytes:
     return target.read_bytes()
 
 
+# --- issue 9: a verdict that cannot be forged ------------------------------------------------------------------------
+
+FORGED_NAMES = {"processor_signature": "Verwerker_Handtekening", "controller_signature": "Klant_Handtekening"}
+
+
+def forged_rewrite(k: Kit) -> bytes:
+    """The issued prefix, then a complete rewrite (renamed fields) in a revision without /Prev, signed only by the
+    customer."""
+    rewrite = tamper.renamed_fields_rewrite(k.good.unsigned, FORGED_NAMES)
+    forged = tamper.restart_without_prev(k.good.half, rewrite)
+    return tamper.pyhanko_sign(forged, "Klant_Handtekening", k.pki.controller, k.timestamper())
+
+
+def renamed_fields_customer_certifies(k: Kit) -> bytes:
+    """dpa's agreement (its metadata) with renamed fields, certified by the customer: no processor signature."""
+    rewrite = tamper.renamed_fields_rewrite(k.good.unsigned, FORGED_NAMES)
+    half = tamper.pyhanko_sign(rewrite, "Verwerker_Handtekening", k.pki.controller, k.timestamper(), certify=True)
+    return tamper.pyhanko_sign(half, "Klant_Handtekening", k.pki.controller, k.timestamper())
+
+
+def countersigned_with_processor_key(k: Kit) -> bytes:
+    return k.controller_signs(k.pki.processor)
+
+
+def controller_imitates_processor(k: Kit) -> bytes:
+    return k.controller_signs(issue_cert(k.pki.ca, "ipcall.me", organization="ipcall.me"))
+
+
+def signer_server_auth_only(k: Kit) -> bytes:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    cert = issue_cert(
+        k.pki.ca, "Klant TLS", organization="Klant B.V.", extended_key_usage=[ExtendedKeyUsageOID.SERVER_AUTH]
+    )
+    return k.controller_signs(cert)
+
+
+def tsa_eku_not_critical(k: Kit) -> bytes:
+    """dpa's own TSA server refuses such a certificate, so pyHanko's in-process TSA signs with it."""
+    tsa = issue_cert(k.pki.ca, "TSA zonder kritieke EKU", profile="tsa", eku_critical=False)
+    return k.controller_signs(k.pki.controller, tamper.ImpreciseTimeStamper(tsa, dt.timedelta(seconds=1)))
+
+
+def tsa_with_second_eku(k: Kit) -> bytes:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    ekus = [ExtendedKeyUsageOID.TIME_STAMPING, ExtendedKeyUsageOID.SERVER_AUTH]
+    tsa = issue_cert(k.pki.ca, "TSA en webserver", profile="tsa", extended_key_usage=ekus)
+    with tamper.local_tsa(tsa) as stamper:
+        return k.controller_signs(k.pki.controller, stamper)
+
+
+def timestamp_ahead_with_large_accuracy(k: Kit) -> bytes:
+    """genTime 20 days ahead, accuracy ±30 days: with accuracy credit it would have looked acceptable."""
+    ahead = dt.datetime.now(UTC) + dt.timedelta(days=20)
+    stamper = tamper.ImpreciseTimeStamper(k.pki.tsa, dt.timedelta(days=30), fixed=ahead)
+    return k.controller_signs(k.pki.controller, stamper)
+
+
+def second_certification(k: Kit) -> bytes:
+    """pyHanko refuses a second certification; with that guard switched off it writes one, as a careless tool does."""
+    from unittest import mock
+
+    with mock.patch.object(signers.PdfSigner, "_enforce_certification_constraints", lambda self, reader: None):
+        return tamper.pyhanko_sign(k.good.half, "controller_signature", k.pki.controller, k.timestamper(), certify=True)
+
+
+def extension_added(k: Kit) -> bytes:
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        from pyhanko.pdf_utils import generic
+
+        extensions = writer.root.get("/Extensions") or generic.DictionaryObject()
+        extensions[generic.pdf_name("/XYZ")] = generic.DictionaryObject(
+            {
+                generic.pdf_name("/BaseVersion"): generic.pdf_name("/1.7"),
+                generic.pdf_name("/ExtensionLevel"): generic.NumberObject(3),
+            }
+        )
+        writer.root[generic.pdf_name("/Extensions")] = extensions
+        writer.update_root()
+
+    return tamper.incremental(k.good.full, edit)
+
+
+def unknown_filter(k: Kit) -> bytes:
+    at = k.good.full.index(b"/Adobe.PPKLite", len(k.good.half))
+    return k.good.full[:at] + b"/Xdobe.PPKLite" + k.good.full[at + 14 :]
+
+
+def xmp_second_description(k: Kit) -> bytes:
+    """A second rdf:Description with another title next to the original one."""
+
+    def transform(xmp: str) -> str:
+        extra = (
+            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt>'
+            '<rdf:li xml:lang="nl">Koopovereenkomst</rdf:li></rdf:Alt></dc:title></rdf:Description>'
+        )
+        return xmp.replace("</rdf:RDF>", extra + "</rdf:RDF>")
+
+    return tamper.incremental(k.good.full, tamper.replace_xmp(transform))
+
+
+def xmp_title_behind_comment(k: Kit) -> bytes:
+    """A changed title, with the old one left in a comment."""
+
+    def transform(xmp: str) -> str:
+        import re
+
+        return re.sub(
+            r"(<dc:title>.*?<rdf:li[^>]*>)(.*?)(</rdf:li>)",
+            r"\g<1><!-- \g<2> -->Koopovereenkomst\g<3>",
+            xmp,
+            flags=re.S,
+        )
+
+    return tamper.incremental(k.good.full, tamper.replace_xmp(transform))
+
+
+def xmp_title_as_entity(k: Kit) -> bytes:
+    """The title spelt through an internal DTD entity."""
+
+    def transform(xmp: str) -> str:
+        start = xmp.index("<x:xmpmeta")
+        dtd = '<!DOCTYPE x:xmpmeta [<!ENTITY t "Koopovereenkomst">]>'
+        import re
+
+        body = re.sub(r"(<dc:title>.*?<rdf:li[^>]*>)(.*?)(</rdf:li>)", r"\g<1>&t;\g<3>", xmp[start:], flags=re.S)
+        return xmp[:start] + dtd + body
+
+    return tamper.incremental(k.good.full, tamper.replace_xmp(transform))
+
+
+def xmp_shorthand_title_changed(k: Kit) -> bytes:
+    """The whole packet rewritten in RDF shorthand (as iText does), with the customer id changed."""
+
+    def transform(xmp: str) -> str:
+        import re
+
+        return re.sub(r"<dpa:customerId>[^<]*</dpa:customerId>", "", xmp).replace(
+            'xmlns:dpa="https://ipcall.me/ns/dpa/1.0/"',
+            'xmlns:dpa="https://ipcall.me/ns/dpa/1.0/" dpa:customerId="C-9"',
+        )
+
+    return tamper.incremental(k.good.full, tamper.replace_xmp(transform))
+
+
+def drawn_in_box(subtype: str) -> Callable[[Kit], bytes]:
+    """Fill & Sign: the customer draws (ink), types (free text) or stamps inside their box instead of signing."""
+
+    def build(k: Kit) -> bytes:
+        page, box = tamper.controller_box(k.good.half)
+        inner = (box[0] + 10, box[1] + 5, box[2] - 10, box[3] - 5)
+        extra = tamper.ink_in(inner) if subtype == "/Ink" else {}
+        if subtype == "/FreeText":
+            extra = {tamper.pdf_name("/Contents"): tamper.pdf_string("J. de Vries"),
+                     tamper.pdf_name("/DA"): tamper.pdf_string("/Helv 12 Tf 0 g")}  # fmt: skip
+        return tamper.incremental(k.good.half, tamper.add_markup(subtype, page, inner, extra))
+
+    return build
+
+
+def ink_over_text(k: Kit) -> bytes:
+    """A drawing that reaches the agreement's text on page 1 (outside the customer's box)."""
+    rect = (50.0, 500.0, 550.0, 800.0)
+    return tamper.incremental(k.good.half, tamper.add_markup("/Ink", 0, rect, tamper.ink_in(rect)))
+
+
 @dataclass(frozen=True)
 class Case:
     """One catalogue entry."""
@@ -277,7 +444,8 @@ CASES = [
          "FORMAT_FAILURE", "/DPACustomerId"),
     Case("xmp-title-changed", lambda k: tamper.incremental(k.good.full, tamper.replace_xmp_title("Koopovereenkomst")),
          FAILED, "FORMAT_FAILURE", "XMP"),
-    Case("third-signature-in-new-field", third_signature_new_field, FAILED, "FORMAT_FAILURE", "getuige"),
+    Case("third-signature-in-new-field", third_signature_new_field, INDET, "SIG_CONSTRAINTS_FAILURE",
+         "signed in a new field 'getuige' on page"),
     # bytes no revision accounts for
     Case("bytes-after-eof", lambda k: k.good.full + b"Artikel 16: de prijs is nul.\n", FAILED, "FORMAT_FAILURE",
          "%%EOF"),
@@ -299,7 +467,7 @@ CASES = [
     Case("empty-file", lambda k: b"", FAILED, "FORMAT_FAILURE", "empty"),
     Case("no-signature", lambda k: k.good.unsigned, FAILED, "FORMAT_FAILURE", "no signature"),
     Case("document-timestamp-only", document_timestamp_only, FAILED, "FORMAT_FAILURE", "only document timestamps"),
-    Case("processor-field-signed-by-customer", processor_field_signed_by_customer, INDET, "SIG_CONSTRAINTS_FAILURE",
+    Case("processor-field-signed-by-customer", processor_field_signed_by_customer, FAILED, "FORMAT_FAILURE",
          "not one of ipcall.me's certificates"),
     Case("deep-nesting-arrays", lambda k: tamper.root_with(k.good.full, b"/Nest " + tamper.nested(100_000)), FAILED,
          "FORMAT_FAILURE", "nested too deeply"),
@@ -321,6 +489,46 @@ CASES = [
     Case("timestamp-token-tampered", timestamp_token_tampered, INDET, "SIG_CONSTRAINTS_FAILURE", "broken"),
     Case("timestamp-in-future", timestamp_in_future, INDET, "SIG_CONSTRAINTS_FAILURE", "future"),
     Case("timestamps-out-of-order", timestamps_out_of_order, INDET, "TIMESTAMP_ORDER_FAILURE", "earlier than"),
+    # issue 9: unaccounted bytes, agreements recognised by content, borrowed keys, one trust list, chosen dates
+    Case("forged-rewrite-without-prev", forged_rewrite, FAILED, "FORMAT_FAILURE", "restarts without /Prev"),
+    Case("renamed-fields-certified-by-customer", renamed_fields_customer_certifies, FAILED, "FORMAT_FAILURE",
+         "not one of ipcall.me's certificates"),
+    Case("countersigned-with-processor-key", countersigned_with_processor_key, INDET, "SIG_CONSTRAINTS_FAILURE",
+         "ipcall.me's own certificates"),
+    Case("controller-imitates-processor", controller_imitates_processor, INDET, "SIG_CONSTRAINTS_FAILURE",
+         "imitates the processor"),
+    Case("signer-eku-server-auth-only", signer_server_auth_only, INDET, "CHAIN_CONSTRAINTS_FAILURE",
+         "extended key usage"),
+    Case("tsa-eku-not-critical", tsa_eku_not_critical, INDET, "CHAIN_CONSTRAINTS_FAILURE", "critical extended key"),
+    Case("tsa-eku-not-alone", tsa_with_second_eku, INDET, "CHAIN_CONSTRAINTS_FAILURE", "timeStamping alone"),
+    Case("timestamp-ahead-large-accuracy", timestamp_ahead_with_large_accuracy, INDET, "SIG_CONSTRAINTS_FAILURE",
+         "after the moment of validation"),
+    # issue 9 cause 7: changes that slipped through after signing
+    Case("second-certification", second_certification, FAILED, "FORMAT_FAILURE", "second certification"),
+    Case("acroform-need-appearances", lambda k: tamper.incremental(
+        k.good.full, tamper.acroform_edit("/NeedAppearances", tamper.generic.BooleanObject(True))), FAILED,
+         "FORMAT_FAILURE", "/NeedAppearances"),
+    Case("acroform-default-resources", lambda k: tamper.incremental(
+        k.good.full, tamper.acroform_edit("/DR", tamper.generic.DictionaryObject())), FAILED, "FORMAT_FAILURE",
+         "/DR"),
+    Case("catalog-version-changed", lambda k: tamper.root_with(k.good.full, b"/Version /2.0"), FAILED,
+         "FORMAT_FAILURE", "changed after this signature"),
+    Case("catalog-markinfo-changed", lambda k: tamper.root_with(k.good.full, b"/MarkInfo << /Marked false >>"),
+         FAILED, "FORMAT_FAILURE", "changed after this signature"),
+    Case("catalog-extension-added", extension_added, FAILED, "FORMAT_FAILURE", "/XYZ"),
+    Case("unknown-signature-filter", unknown_filter, FAILED, "FORMAT_FAILURE", "/Filter"),
+    Case("xmp-second-description", xmp_second_description, FAILED, "FORMAT_FAILURE", "XMP"),
+    Case("xmp-title-behind-comment", xmp_title_behind_comment, FAILED, "FORMAT_FAILURE", "XMP"),
+    Case("xmp-title-as-entity", xmp_title_as_entity, FAILED, "FORMAT_FAILURE", "XMP"),
+    Case("xmp-shorthand-customer-id-changed", xmp_shorthand_title_changed, FAILED, "FORMAT_FAILURE", "XMP"),
+    # issue 10 §6: Fill & Sign instead of a digital signature
+    Case("ink-signature-in-box", drawn_in_box("/Ink"), INDET, "SIG_CONSTRAINTS_FAILURE",
+         "the customer drew a signature in their box on page"),
+    Case("typed-signature-in-box", drawn_in_box("/FreeText"), INDET, "SIG_CONSTRAINTS_FAILURE",
+         "the customer typed a signature in their box on page"),
+    Case("stamp-in-box", drawn_in_box("/Stamp"), INDET, "SIG_CONSTRAINTS_FAILURE", "ask for a digital signature"),
+    Case("ink-over-the-text", ink_over_text, FAILED, "FORMAT_FAILURE",
+         "an ink annotation (a drawing) (object"),
 ]  # fmt: skip
 
 
@@ -337,7 +545,7 @@ def test_catalogue(case: Case, kit: Kit, verifier: Verifier) -> None:
 
 
 def test_catalogue_is_large_enough() -> None:
-    assert len(CASES) >= 25
+    assert len(CASES) >= 69
     assert len({c.id for c in CASES}) == len(CASES)
 
 

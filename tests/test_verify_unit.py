@@ -12,7 +12,6 @@ from pyhanko.pdf_utils.generic import NumberObject, pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from dpa.verify.changes import _normalised_xmp
 from dpa.verify.effective_date import (
     AMSTERDAM,
     amsterdam_text,
@@ -34,6 +33,7 @@ from dpa.verify.report import (
     verdict_only,
 )
 from dpa.verify.verifier import iter_pdf_paths
+from dpa.verify.xmp import xmp_change
 from tests.signing_support import build_test_agreement
 
 UTC = dt.UTC
@@ -225,9 +225,9 @@ def test_xmp_rewritten_by_another_tool_says_the_same() -> None:
     writer.write(out)
     before, after = _xmp(original), _xmp(out.getvalue())
     assert before != after
-    assert _normalised_xmp(before) == _normalised_xmp(after)
+    assert xmp_change(before, after) is None
     changed = before.replace(b"Verwerkersovereenkomst (test)", b"Koopovereenkomst (test)")
-    assert _normalised_xmp(changed) != _normalised_xmp(before)
+    assert xmp_change(before, changed) is not None
 
 
 # --- walking folders ---------------------------------------------------------------------------------------------
@@ -241,3 +241,74 @@ def test_folders_are_walked_for_pdfs(tmp_path: Path) -> None:
     single = tmp_path / "b" / "notes.txt"
     found = [p.relative_to(tmp_path).as_posix() for p in iter_pdf_paths([tmp_path, single])]
     assert found == ["0.pdf", "a/1.PDF", "a/2.pdf", "b/3.pdf", "b/notes.txt"]
+
+
+# --- XMP compared as RDF (issue 10 §1) -------------------------------------------------------------------------------
+
+RDF_OPEN = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+RDF_CLOSE = "</rdf:RDF></x:xmpmeta>"
+NS = (
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+    'xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" xmlns:stEvt="http://ns.adobe.com/xap/1.0/sType/ResourceEvent#"'
+)
+
+
+def packet(body: str) -> bytes:
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>' + RDF_OPEN + body + RDF_CLOSE).encode()
+
+
+def expanded(title: str = "Verwerkersovereenkomst", modified: str = "2026-11-30T10:00:00Z") -> bytes:
+    return packet(
+        f'<rdf:Description rdf:about="" {NS}><dc:title><rdf:Alt><rdf:li xml:lang="x-default">{title}</rdf:li>'
+        f"</rdf:Alt></dc:title><xmp:ModifyDate>{modified}</xmp:ModifyDate><xmpMM:History><rdf:Seq>"
+        '<rdf:li rdf:parseType="Resource"><stEvt:action>created</stEvt:action><stEvt:softwareAgent>dpa'
+        "</stEvt:softwareAgent></rdf:li></rdf:Seq></xmpMM:History></rdf:Description>"
+    )
+
+
+def shorthand(title: str = "Verwerkersovereenkomst", extra: str = "") -> bytes:
+    """What iText writes: simple properties as attributes, also on rdf:li; split descriptions."""
+    return packet(
+        f'<rdf:Description rdf:about="" {NS} xmp:ModifyDate="2026-12-01T09:00:00Z"{extra}/>'
+        f'<rdf:Description rdf:about="" {NS}><dc:title><rdf:Alt><rdf:li xml:lang="x-default">{title}</rdf:li>'
+        '</rdf:Alt></dc:title><xmpMM:History><rdf:Seq><rdf:li stEvt:action="created" stEvt:softwareAgent="dpa"/>'
+        "</rdf:Seq></xmpMM:History></rdf:Description>"
+    )
+
+
+def test_xmp_shorthand_on_rdf_li_says_the_same() -> None:
+    assert xmp_change(expanded(), shorthand()) is None
+
+
+def test_xmp_added_document_id_passes_but_a_changed_one_fails() -> None:
+    with_id = shorthand(extra=' xmpMM:DocumentID="uuid:1234"')
+    assert xmp_change(expanded(), with_id) is None
+    assert xmp_change(with_id, shorthand(extra=' xmpMM:DocumentID="uuid:9999"')) is not None
+
+
+def test_xmp_packet_added_with_bookkeeping_only_passes() -> None:
+    bookkeeping = packet(
+        f'<rdf:Description rdf:about="" {NS} xmlns:pdf="http://ns.adobe.com/pdf/1.3/" '
+        'xmp:ModifyDate="2026-12-01T09:00:00Z" pdf:Producer="iText" xmpMM:DocumentID="uuid:1"/>'
+    )
+    assert xmp_change(None, bookkeeping) is None
+    assert xmp_change(None, expanded()) is not None
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        shorthand(title="Koopovereenkomst"),
+        shorthand(extra=' dc:description="Artikel 10 geldt niet"'),
+        packet(
+            f'<rdf:Description rdf:about="" {NS}><dc:title><rdf:Alt><rdf:li xml:lang="x-default">'
+            "<!-- Verwerkersovereenkomst -->Koopovereenkomst</rdf:li></rdf:Alt></dc:title></rdf:Description>"
+        ),
+        expanded().replace(b"</rdf:RDF>", f'<rdf:Description rdf:about="" {NS} dc:title="Koop"/></rdf:RDF>'.encode()),
+        b'<!DOCTYPE x:xmpmeta [<!ENTITY t "Verwerkersovereenkomst">]>'
+        + expanded().split(b"?>", 1)[1].replace(b">Verwerkersovereenkomst<", b">&t;<"),
+    ],
+    ids=["shorthand-title", "shorthand-new-property", "comment", "second-description", "entity"],
+)
+def test_xmp_changes_hidden_in_any_form_fail(hidden: bytes) -> None:
+    assert xmp_change(expanded(), hidden) is not None

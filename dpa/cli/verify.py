@@ -44,7 +44,16 @@ def _verify_moment(ctx: click.Context, param: click.Parameter, value: str | None
     multiple=True,
     metavar="PEM",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Also trust the CA certificate(s) in PEM, in addition to [trust] roots (repeatable).",
+    help="Also trust the CA certificate(s) in PEM for signers, in addition to [trust] roots (repeatable).",
+)
+@click.option(
+    "--trust-tsa",
+    "trust_tsa",
+    multiple=True,
+    metavar="PEM",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also trust the CA certificate(s) in PEM for timestamp authorities, in addition to [trust] tsa_roots "
+    "(repeatable). Signers' CAs (--trust) never count for timestamps.",
 )
 @click.option("--require-complete", is_flag=True, help="Exit 4 when a document passes but a party has not signed yet.")
 @click.option(
@@ -61,6 +70,7 @@ def verify(
     paths: tuple[Path, ...],
     as_json: bool,
     trust: tuple[Path, ...],
+    trust_tsa: tuple[Path, ...],
     require_complete: bool,
     at: datetime | None,
 ) -> None:
@@ -69,10 +79,10 @@ def verify(
     Folders are walked for *.pdf. Each signature gets an ETSI EN 319 102-1 indication — TOTAL_PASSED,
     TOTAL_FAILED or INDETERMINATE with a sub-indication — and the reasons in words: the document must be intact
     and unchanged after each signature except for the other party's signature and validation data, every
-    signer must chain to [trust] roots (or --trust), and every signature needs a trusted RFC 3161 timestamp at
-    which the certificate was valid. The effective date (art. 12.1) is the Europe/Amsterdam date of the last
-    signature's timestamp, given only for a passing document that both parties signed. Nothing is fetched
-    from the network.
+    signer must chain to [trust] roots (or --trust), and every signature needs a trusted RFC 3161 timestamp from
+    a TSA under [trust] tsa_roots (or --trust-tsa) at which the certificate was valid. The effective date
+    (art. 12.1) is the Europe/Amsterdam date of the last signature's timestamp, given only for a passing
+    document that both parties signed. Nothing is fetched from the network; a FIFO or device is never read.
 
     Exit status: 0 all TOTAL_PASSED; 1 any TOTAL_FAILED; 3 any INDETERMINATE (and none failed); 4 with
     --require-complete when a document passes but a party has not signed.
@@ -82,6 +92,7 @@ def verify(
       dpa verify acme.signed.pdf
       dpa verify --require-complete --json returned/ > verdicts.jsonl
       dpa verify klant.pdf --trust klant-ca.pem --at 2027-01-31
+      dpa verify klant.pdf --trust klant-ca.pem --trust-tsa klant-tsa-ca.pem
     """
     import json
 
@@ -91,8 +102,7 @@ def verify(
     if not files:
         raise click.UsageError(f"no PDF files in {', '.join(str(p) for p in paths)}")
     reports = []
-    # bridge (issue 9): until the verifier reads [trust] tsa_roots itself
-    with Verifier(app.config, extra_trust=[*trust, *app.config.trust.tsa_roots], at=at) as verifier:
+    with Verifier(app.config, extra_trust=trust, extra_tsa_trust=trust_tsa, at=at) as verifier:
         for path in files:
             report = verifier.verify_file(path)
             reports.append(report)

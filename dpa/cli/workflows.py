@@ -151,13 +151,23 @@ def batch(
     help="Also trust this CA for the customers' signatures in this run, as dpa verify --trust (repeatable).",
 )
 @click.option(
+    "--trust-tsa",
+    "trust_tsa",
+    multiple=True,
+    metavar="PEM",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also trust this CA for timestamps in this run, as dpa verify --trust-tsa (repeatable).",
+)
+@click.option(
     "--confirm-signer",
     is_flag=True,
     help="Legal confirms that the controller's signer of this one PDF signs for the customer, although the "
     "certificate names neither the customer's legal name nor its e-mail domain; recorded in the register.",
 )
 @pass_app
-def ingest(app: AppContext, pdfs: tuple[Path, ...], trust: tuple[Path, ...], confirm_signer: bool) -> None:
+def ingest(
+    app: AppContext, pdfs: tuple[Path, ...], trust: tuple[Path, ...], trust_tsa: tuple[Path, ...], confirm_signer: bool
+) -> None:
     """Take counter-signed agreements back into the register.
 
     Each PDF must extend the issued file byte for byte and keep ipcall.me's issued signature (the customer signed
@@ -172,7 +182,7 @@ def ingest(app: AppContext, pdfs: tuple[Path, ...], trust: tuple[Path, ...], con
     \b
     Examples:
       dpa --config dpa.toml ingest returned/C-10001.pdf
-      dpa ingest returned/C-10001.pdf --trust klant-ca.pem
+      dpa ingest returned/C-10001.pdf --trust klant-ca.pem --trust-tsa klant-tsa-ca.pem
       dpa ingest returned/C-10001.pdf --confirm-signer     (after legal checked who signed)
     """
     from dpa.register import Register
@@ -181,7 +191,7 @@ def ingest(app: AppContext, pdfs: tuple[Path, ...], trust: tuple[Path, ...], con
     if confirm_signer and len(pdfs) != 1:
         raise click.UsageError("--confirm-signer confirms the signer of one PDF: give exactly one")
     refused = 0
-    with Register(app.config.paths.register) as register, _ingest_verifier(app, trust) as verifier:
+    with Register(app.config.paths.register) as register, _ingest_verifier(app, trust, trust_tsa) as verifier:
         for pdf in pdfs:
             result = ingest_file(pdf, register, verifier, confirm_signer=confirm_signer)
             customer = result.agreement.customer_id if result.agreement else "?"
@@ -192,11 +202,11 @@ def ingest(app: AppContext, pdfs: tuple[Path, ...], trust: tuple[Path, ...], con
         raise click.exceptions.Exit(1)
 
 
-def _ingest_verifier(app: AppContext, trust: tuple[Path, ...]) -> Verifier:
+def _ingest_verifier(app: AppContext, trust: tuple[Path, ...], trust_tsa: tuple[Path, ...]) -> Verifier:
     """The one place where ``dpa ingest`` builds its verifier from the command line's options."""
     from dpa.verify.verifier import Verifier
 
-    return Verifier(app.config, extra_trust=list(trust))
+    return Verifier(app.config, extra_trust=list(trust), extra_tsa_trust=list(trust_tsa))
 
 
 @cli.command()

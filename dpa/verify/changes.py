@@ -16,14 +16,17 @@ entries — is left unexplained and therefore rejected by :class:`~pyhanko.sign.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.reader import HistoricalResolver
+from pyhanko.sign.ades.report import AdESFailure
 from pyhanko.sign.diff_analysis import (
     CatalogModificationRule,
+    DiffResult,
     DSSCompareRule,
     FormUpdatingRule,
     MetadataUpdateRule,
@@ -40,19 +43,21 @@ from pyhanko.sign.diff_analysis.commons import safe_whitelist
 from pyhanko.sign.diff_analysis.form_rules_api import FieldComparisonContext, FormUpdate
 from pyhanko.sign.diff_analysis.rules.form_field_rules import is_field_visible
 from pyhanko.sign.diff_analysis.rules_api import ReferenceUpdate
+from pyhanko.sign.fields import enumerate_sig_fields
+from pyhanko.sign.validation import SignatureCoverageLevel
+
+from dpa.verify.annotations import MarkupAnnotationRule
+from dpa.verify.explain import deterministic, escape, object_words, quoted
+from dpa.verify.findings import DocumentContext, SigState
+from dpa.verify.xmp import xmp_change
 
 VOLATILE_INFO_KEYS = frozenset({"/ModDate", "/Producer"})
 """Entries of ``/Info`` that a signing tool may rewrite; title, customer id, template version etc. may not change."""
 
-VOLATILE_XMP_PROPERTIES = frozenset(
-    {
-        "{http://ns.adobe.com/xap/1.0/}ModifyDate",
-        "{http://ns.adobe.com/xap/1.0/}MetadataDate",
-        "{http://ns.adobe.com/pdf/1.3/}Producer",
-        "{http://ns.adobe.com/xap/1.0/mm/}InstanceID",
-    }
-)
-"""XMP properties a signing tool may rewrite (as elements or as attributes of ``rdf:Description``)."""
+ACROFORM_COMPARED_KEYS = ("/DR", "/NeedAppearances", "/DA", "/Q", "/SigFlags", "/XFA", "/CO")
+"""AcroForm entries that may not change after a signature (besides /Fields, which the form rules judge)."""
+ALLOWED_NEW_EXTENSIONS = frozenset({"/ESIC", "/ISO_"})
+"""Developer extensions a later signature's algorithms may need declared (ETSI's PAdES, ISO/TS 32001/32002)."""
 
 
 class DocTimestampFieldCreationRule(SigFieldCreationRule):
@@ -62,8 +67,9 @@ class DocTimestampFieldCreationRule(SigFieldCreationRule):
     is reported by name as a suspicious modification.
     """
 
-    def __init__(self) -> None:
-        super().__init__(approve_widget_bindings=True, allow_new_visible_after_certify=False)  # type: ignore[no-untyped-call]
+    def __init__(self, *, allow_signed_new_fields: bool = False) -> None:
+        super().__init__(approve_widget_bindings=True, allow_new_visible_after_certify=allow_signed_new_fields)  # type: ignore[no-untyped-call]
+        self.allow_signed_new_fields = allow_signed_new_fields
 
     def apply(self, context: FieldComparisonContext) -> Iterable[tuple[ModificationLevel, FormUpdate]]:
         """Veto new fields other than invisible document-timestamp fields, then defer to pyHanko's checks."""
@@ -72,16 +78,24 @@ class DocTimestampFieldCreationRule(SigFieldCreationRule):
                 continue
             field = spec.new_field
             if spec.field_type != "/Sig":
-                raise SuspiciousModification(f"a new form field '{name}' was added after signing")
-            if field is None or is_field_visible(field):  # type: ignore[no-untyped-call]
-                raise SuspiciousModification(f"a new visible signature field '{name}' was added after signing")
+                raise SuspiciousModification(f"a new form field {quoted(name)} was added after signing")
             try:
-                value = field["/V"]
+                value = field["/V"] if field is not None else None
             except KeyError:
                 value = None
+            signed = (
+                isinstance(value, generic.DictionaryObject)
+                and value.get("/Type") in (None, "/Sig")
+                and "/ByteRange" in value
+            )
+            if self.allow_signed_new_fields and signed:
+                continue  # a signature in a new field: allowed here, judged by the engine (DESIGN.md §6 table)
+            if field is None or is_field_visible(field):  # type: ignore[no-untyped-call]
+                raise SuspiciousModification(f"a new visible signature field {quoted(name)} was added after signing")
             if not (isinstance(value, generic.DictionaryObject) and value.get("/Type") == "/DocTimeStamp"):
                 raise SuspiciousModification(
-                    f"a new signature field '{name}' was added after signing (only document timestamps may add fields)"
+                    f"a new signature field {quoted(name)} was added after signing (only document timestamps may add "
+                    "fields)"
                 )
         yield from super().apply(context)
 
@@ -131,8 +145,10 @@ class StrictMetadataRule(MetadataUpdateRule):
             return
         old_xmp = _xmp_bytes(old)
         new_xmp = _xmp_bytes(new)
-        if old_xmp != new_xmp and _normalised_xmp(old_xmp) != _normalised_xmp(new_xmp):
-            raise SuspiciousModification("the XMP metadata (title, PDF/A identification) was changed after signing")
+        if old_xmp != new_xmp:
+            problem = xmp_change(old_xmp, new_xmp)
+            if problem is not None:
+                raise SuspiciousModification(problem)
         yield from updates
 
 
@@ -155,75 +171,175 @@ def _xmp_bytes(revision: HistoricalResolver) -> bytes | None:
     return data
 
 
-RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
-XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+class StrictAcroFormRule(WhitelistRule):
+    """The AcroForm's /DR, /NeedAppearances and the like may not change after a signature, even inside an indirect
+    object (pyHanko's form rule would accept a rewritten /DR)."""
+
+    def apply(self, old: HistoricalResolver, new: HistoricalResolver) -> Iterable[ReferenceUpdate]:
+        """Raise for a changed AcroForm entry; whitelist nothing (the form rules do that)."""
+        old_form, new_form = _entry(old.root, "/AcroForm"), _entry(new.root, "/AcroForm")
+        for key in ACROFORM_COMPARED_KEYS:
+            if deep_value(_entry(old_form, key)) != deep_value(_entry(new_form, key)):
+                raise SuspiciousModification(f"the form's {key} entry (AcroForm) was changed after signing")
+        return iter(())
 
 
-def _normalised_xmp(data: bytes | None) -> tuple[tuple[str, str], ...] | bytes | None:
-    """What the XMP packet says, independent of how it is written: sorted (property, value) pairs.
+class ExtensionsRule(WhitelistRule):
+    """The catalog's /Extensions keep every entry they had; only :data:`ALLOWED_NEW_EXTENSIONS` may be added."""
 
-    Tools serialise the same RDF very differently (pyHanko turns simple properties into attributes, Acrobat adds
-    padding and reorders), so the packets are compared by their facts: each simple value under its property's
-    expanded name — element text, ``rdf:Description`` attribute, ``rdf:resource``, or an ``rdf:li`` of an
-    Alt/Seq/Bag — without :data:`VOLATILE_XMP_PROPERTIES`. Unparsable XMP is compared byte for byte.
-    """
-    if data is None:
+    def apply(self, old: HistoricalResolver, new: HistoricalResolver) -> Iterable[ReferenceUpdate]:
+        """Raise for a removed or changed extension, or an added one a signature does not need."""
+        old_ext, new_ext = _entry(old.root, "/Extensions"), _entry(new.root, "/Extensions")
+        old_keys = set(old_ext.keys()) if isinstance(old_ext, generic.DictionaryObject) else set()
+        new_keys = set(new_ext.keys()) if isinstance(new_ext, generic.DictionaryObject) else set()
+        if old_ext is not None and not isinstance(new_ext, generic.DictionaryObject):
+            raise SuspiciousModification("the catalog's /Extensions were removed after signing")
+        for key in sorted(old_keys | new_keys):
+            if key in old_keys and deep_value(_entry(old_ext, key)) != deep_value(_entry(new_ext, key)):
+                raise SuspiciousModification(f"the catalog's extension {key} was changed after signing")
+            if key not in old_keys and key not in ALLOWED_NEW_EXTENSIONS:
+                raise SuspiciousModification(f"the catalog gained the extension {key} after signing")
+        return iter(())
+
+
+def _entry(container: object, key: str) -> object:
+    if not isinstance(container, generic.DictionaryObject):
         return None
     try:
-        from lxml import etree
-    except ImportError:  # pragma: no cover - lxml comes with pyHanko
-        return data
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_pis=True, huge_tree=False)
-    try:
-        root = etree.fromstring(data, parser=parser)
-    except etree.XMLSyntaxError:
-        return data
-    facts: list[tuple[str, str]] = []
-
-    def owner(element: Any) -> str:
-        """The nearest enclosing property (an element outside the RDF namespace)."""
-        node = element
-        while node is not None and isinstance(node.tag, str) and node.tag.startswith(RDF):
-            node = node.getparent()
-        return str(node.tag) if node is not None and isinstance(node.tag, str) else ""
-
-    for element in root.iter():
-        if not isinstance(element.tag, str):
-            continue
-        for name, value in element.attrib.items():
-            if name == f"{RDF}resource":
-                facts.append((owner(element), value))
-            elif not name.startswith((RDF, XML_NS)) and element.tag == f"{RDF}Description":
-                facts.append((name, value))
-        text = (element.text or "").strip()
-        if text and len(element) == 0:
-            facts.append((owner(element), text))
-    return tuple(sorted(f for f in facts if f[0] not in VOLATILE_XMP_PROPERTIES and f[0]))
+        return container[key]
+    except KeyError:
+        return None
 
 
-def strict_diff_policy() -> StandardDiffPolicy:
-    """The policy of DESIGN.md §6 (see the module docstring)."""
+def deep_value(obj: object, depth: int = 8) -> object:
+    """A comparable picture of a PDF object with its references resolved (streams by their data), depth-limited."""
+    if isinstance(obj, generic.IndirectObject):
+        obj = obj.get_object()  # type: ignore[no-untyped-call]
+    if depth <= 0:
+        return "…"
+    if isinstance(obj, generic.StreamObject):
+        entries = tuple(sorted((str(k), deep_value(obj.raw_get(k), depth - 1)) for k in obj))
+        return ("stream", entries, bytes(obj.encoded_data or b""))
+    if isinstance(obj, generic.DictionaryObject):
+        return tuple(sorted((str(k), deep_value(obj.raw_get(k), depth - 1)) for k in obj))
+    if isinstance(obj, generic.ArrayObject):
+        return tuple(deep_value(v, depth - 1) for v in obj)
+    return repr(obj) if obj is not None else None
+
+
+def strict_diff_policy(*, allow_signed_new_fields: bool = False) -> StandardDiffPolicy:
+    """The policy of DESIGN.md §6 (see the module docstring); ``allow_signed_new_fields`` for dpa's agreements,
+    where a signature in a new field is named by the engine instead of blamed on the earlier signatures."""
     lta = ModificationLevel.LTA_UPDATES
     return StandardDiffPolicy(
         global_rules=[
-            CatalogModificationRule(),  # type: ignore[no-untyped-call]
+            CatalogModificationRule(ignored_keys=ROOT_KEYS_JUDGED_ELSEWHERE),  # type: ignore[no-untyped-call]
             StrictDocInfoRule().as_qualified(lta),
             XrefStreamRule().as_qualified(lta),
             ObjectStreamRule().as_qualified(lta),
             DSSCompareRule().as_qualified(lta),
             StrictMetadataRule().as_qualified(lta),
+            StrictAcroFormRule().as_qualified(lta),
+            ExtensionsRule().as_qualified(lta),
+            *([MarkupAnnotationRule().as_qualified(ModificationLevel.ANNOTATIONS)] if allow_signed_new_fields else []),
         ],
-        form_rule=FormUpdatingRule(field_rules=[DocTimestampFieldCreationRule(), SigFieldModificationRule()]),
+        form_rule=FormUpdatingRule(
+            field_rules=[
+                DocTimestampFieldCreationRule(allow_signed_new_fields=allow_signed_new_fields),
+                SigFieldModificationRule(),
+            ]
+        ),
         reject_object_freeing=True,
         ignore_orphaned_objects=True,
         ignore_identical_objects=True,
     )
 
 
+ROOT_KEYS_JUDGED_ELSEWHERE = frozenset({"/AcroForm", "/DSS", "/Metadata", "/Extensions"})
+"""Catalog entries other rules judge; every other entry (/Version, /MarkInfo, /Perms, …) must stay the same."""
+
 STRICT_DIFF_POLICY = strict_diff_policy()
+DPA_DIFF_POLICY = strict_diff_policy(allow_signed_new_fields=True)
 
 
 def describe(exc: BaseException) -> str:
-    """A one-sentence, single-line version of a pyHanko SuspiciousModification message."""
-    text = " ".join(str(exc).split())
+    """A one-sentence, single-line, deterministic version of a pyHanko SuspiciousModification message."""
+    text = deterministic(str(exc))
     return text[:400] + ("…" if len(text) > 400 else "")
+
+
+# --- judging what pyHanko's difference analysis found ---------------------------------------------------------------
+
+
+def judge_integrity(state: SigState, status: Any) -> None:
+    """The signed bytes and the signature value."""
+    if not status.intact:
+        state.add(
+            AdESFailure.HASH_FAILURE,
+            "the signed bytes no longer match the signature: the document was changed inside the signed range",
+        )
+    elif not status.valid:
+        state.add(AdESFailure.SIG_CRYPTO_FAILURE, "the signature value does not verify with the signer's public key")
+
+
+def judge_changes(doc: DocumentContext, state: SigState, status: Any) -> None:
+    """Coverage, and every change after the signature against the policy; charged in words to what made it."""
+    coverage = status.coverage
+    state.coverage = coverage.name if coverage is not None else None
+    if coverage not in (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION):
+        state.add(
+            AdESFailure.FORMAT_FAILURE,
+            f"the signature does not cover a whole revision of the file (coverage: {state.coverage or 'unknown'})",
+        )
+        state.modification_level = ModificationLevel.OTHER.name
+        return
+    diff = status.diff_result
+    if isinstance(diff, SuspiciousModification):
+        state.modification_level = ModificationLevel.OTHER.name
+        state.add(AdESFailure.FORMAT_FAILURE, f"the document was changed after this signature: {diff_text(diff, doc)}")
+        return
+    if not isinstance(diff, DiffResult):  # pragma: no cover - pyHanko always runs the diff here
+        return
+    level = diff.modification_level
+    state.modification_level = level.name
+    tolerated = ModificationLevel.ANNOTATIONS if doc.added_annotations else ModificationLevel.FORM_FILLING
+    if level > tolerated:
+        state.add(
+            AdESFailure.FORMAT_FAILURE, f"the document was changed after this signature beyond signing ({level.name})"
+        )
+    # annotations in the customer's box exceed DocMDP P=2 too; they are named (INDETERMINATE) by the engine instead
+    if getattr(status, "docmdp_ok", None) is False and level != ModificationLevel.ANNOTATIONS:
+        state.add(
+            AdESFailure.FORMAT_FAILURE,
+            "the changes after this certification signature exceed the permissions it granted (DocMDP)",
+        )
+    changed = {escape(str(f)) for f in diff.changed_form_fields} - doc.allowed_fields - _timestamp_fields(doc)
+    changed -= doc.new_signature_fields
+    if changed:
+        state.add(AdESFailure.FORMAT_FAILURE, f"form fields were changed after signing: {', '.join(sorted(changed))}")
+
+
+def _timestamp_fields(doc: DocumentContext) -> set[str]:
+    names: set[str] = set()
+    for name, value, _ref in enumerate_sig_fields(doc.reader, filled_status=True):
+        obj = value.get_object() if isinstance(value, generic.IndirectObject) else value  # type: ignore[no-untyped-call]
+        if isinstance(obj, generic.DictionaryObject) and obj.get("/Type") == "/DocTimeStamp":
+            names.add(escape(str(name)))
+    return names
+
+
+_REF = re.compile(r"Reference\(idnum=(\d+), generation=(\d+)\)")
+
+
+def diff_text(exc: SuspiciousModification, doc: DocumentContext) -> str:
+    """pyHanko's verdict on a later revision, in words: which objects changed, by kind and page."""
+    text = describe(exc)
+    if not text.startswith("There are unexplained xrefs"):
+        return _REF.sub(lambda m: f"object {m.group(1)}", text)
+    revision = re.search(r"in revision (\d+)", text)
+    refs = list(dict.fromkeys(_REF.findall(text.split(". Some objects")[0])))
+    parts = [object_words(doc.reader, int(num), int(gen), doc.pages) for num, gen in refs[:8]]
+    more = f" and {len(refs) - 8} more" if len(refs) > 8 else ""
+    where = f" (revision {int(revision.group(1)) + 1} of the file)" if revision else ""
+    listed = ", ".join(parts)
+    return f"an update made after it{where} adds or replaces what signing does not explain: {listed}{more}"

@@ -12,14 +12,55 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from dpa.roles import BY_ROLE, PARTIES
 from dpa.verify.effective_date import amsterdam_text, parse_utc_iso, utc_iso
+from dpa.verify.explain import escape
 
-TOTAL_PASSED = "TOTAL_PASSED"
-TOTAL_FAILED = "TOTAL_FAILED"
-INDETERMINATE = "INDETERMINATE"
+
+class Indication(StrEnum):
+    """ETSI EN 319 102-1 main indications (the JSON carries these names)."""
+
+    TOTAL_PASSED = "TOTAL_PASSED"
+    INDETERMINATE = "INDETERMINATE"
+    TOTAL_FAILED = "TOTAL_FAILED"
+
+
+class SubIndication(StrEnum):
+    """The ETSI EN 319 102-1 sub-indications dpa reports (the names pyHanko's ``AdESSubIndic`` also uses)."""
+
+    FORMAT_FAILURE = "FORMAT_FAILURE"
+    HASH_FAILURE = "HASH_FAILURE"
+    SIG_CRYPTO_FAILURE = "SIG_CRYPTO_FAILURE"
+    REVOKED = "REVOKED"
+    NOT_YET_VALID = "NOT_YET_VALID"
+    SIG_CONSTRAINTS_FAILURE = "SIG_CONSTRAINTS_FAILURE"
+    CHAIN_CONSTRAINTS_FAILURE = "CHAIN_CONSTRAINTS_FAILURE"
+    CERTIFICATE_CHAIN_GENERAL_FAILURE = "CERTIFICATE_CHAIN_GENERAL_FAILURE"
+    CRYPTO_CONSTRAINTS_FAILURE = "CRYPTO_CONSTRAINTS_FAILURE"
+    EXPIRED = "EXPIRED"
+    POLICY_PROCESSING_ERROR = "POLICY_PROCESSING_ERROR"
+    SIGNATURE_POLICY_NOT_AVAILABLE = "SIGNATURE_POLICY_NOT_AVAILABLE"
+    TIMESTAMP_ORDER_FAILURE = "TIMESTAMP_ORDER_FAILURE"
+    NO_SIGNING_CERTIFICATE_FOUND = "NO_SIGNING_CERTIFICATE_FOUND"
+    NO_CERTIFICATE_CHAIN_FOUND = "NO_CERTIFICATE_CHAIN_FOUND"
+    REVOKED_NO_POE = "REVOKED_NO_POE"
+    REVOKED_CA_NO_POE = "REVOKED_CA_NO_POE"
+    OUT_OF_BOUNDS_NO_POE = "OUT_OF_BOUNDS_NO_POE"
+    REVOCATION_OUT_OF_BOUNDS_NO_POE = "REVOCATION_OUT_OF_BOUNDS_NO_POE"
+    OUT_OF_BOUNDS_NOT_REVOKED = "OUT_OF_BOUNDS_NOT_REVOKED"
+    CRYPTO_CONSTRAINTS_FAILURE_NO_POE = "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"
+    NO_POE = "NO_POE"
+    TRY_LATER = "TRY_LATER"
+    SIGNED_DATA_NOT_FOUND = "SIGNED_DATA_NOT_FOUND"
+    GENERIC = "GENERIC"
+
+
+TOTAL_PASSED = Indication.TOTAL_PASSED
+TOTAL_FAILED = Indication.TOTAL_FAILED
+INDETERMINATE = Indication.INDETERMINATE
 INDICATIONS = (TOTAL_PASSED, INDETERMINATE, TOTAL_FAILED)
 """From best to worst: a document's indication is the worst of its signatures'."""
 
@@ -112,8 +153,8 @@ class SignatureReport:
             field=str(data["field"]),
             role=data["role"],
             signer=data["signer"],
-            indication=str(data["indication"]),
-            sub_indication=data["sub_indication"],
+            indication=Indication(data["indication"]),
+            sub_indication=_sub(data["sub_indication"]),
             timestamp=parse_utc_iso(data["timestamp"]),
             claimed_signing_time=parse_utc_iso(data["claimed_signing_time"]),
             coverage=data["coverage"],
@@ -176,8 +217,8 @@ class DocumentReport:
         return cls(
             file=str(data["file"]),
             sha256=data["sha256"],
-            indication=str(data["indication"]),
-            sub_indication=data["sub_indication"],
+            indication=Indication(data["indication"]),
+            sub_indication=_sub(data["sub_indication"]),
             complete=bool(data["complete"]),
             effective_date=dt.date.fromisoformat(effective) if effective else None,
             pades_level=data["pades_level"],
@@ -187,12 +228,18 @@ class DocumentReport:
         )
 
 
-def worst(indications: Iterable[str]) -> str:
+def _sub(value: object) -> SubIndication | None:
+    return None if value is None else SubIndication(str(value))
+
+
+def worst(indications: Iterable[str]) -> Indication:
     """The worst of ``indications`` (TOTAL_PASSED when there are none)."""
-    return max(indications, key=lambda i: SEVERITY[i], default=TOTAL_PASSED)
+    return max((Indication(i) for i in indications), key=SEVERITY.__getitem__, default=TOTAL_PASSED)
 
 
-def verdict_only(file: str, sha256: str | None, indication: str, sub_indication: str, problem: str) -> DocumentReport:
+def verdict_only(
+    file: str, sha256: str | None, indication: Indication, sub_indication: SubIndication, problem: str
+) -> DocumentReport:
     """A report for a file whose signatures could not be looked at (unreadable, too large, too slow, …)."""
     return DocumentReport(
         file=file,
@@ -237,7 +284,7 @@ def _time_line(sig: SignatureReport) -> str:
 def format_text(report: DocumentReport) -> str:
     """A readable report: per signature party, signer, time and its source, verdict and reasons; then the
     document verdict, completeness and effective date. Ends without a newline."""
-    lines = [report.file]
+    lines = [f"{_verdict(report.indication, report.sub_indication)}: {escape(report.file)}"]
     if report.sha256:
         lines.append(f"  sha256: {report.sha256}")
     sig_problems: dict[str, list[str]] = {}
@@ -301,7 +348,9 @@ __all__ = [
     "TOTAL_FAILED",
     "TOTAL_PASSED",
     "DocumentReport",
+    "Indication",
     "SignatureReport",
+    "SubIndication",
     "exit_code",
     "format_text",
     "verdict_only",

@@ -16,7 +16,6 @@ pyHanko start-up (about a second) once.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import datetime as dt
@@ -37,6 +36,7 @@ from typing import IO, TYPE_CHECKING, Any
 from dpa.config import Config
 from dpa.errors import ConfigError, VerificationError
 from dpa.verify.effective_date import to_utc, utc_iso
+from dpa.verify.inputs import NotChecked, TooLarge, der_base64, iter_pdf_paths, load_trust, read_regular_file
 from dpa.verify.report import (
     DOCUMENT_JSON_KEYS,
     EXIT_FAILED,
@@ -49,6 +49,7 @@ from dpa.verify.report import (
     TOTAL_PASSED,
     DocumentReport,
     SignatureReport,
+    SubIndication,
     exit_code,
     format_text,
     verdict_only,
@@ -59,19 +60,6 @@ if TYPE_CHECKING:
 
 STARTUP_TIMEOUT_S = 60.0
 """How long a new worker may take to import pyHanko and answer the start-up message."""
-
-
-def iter_pdf_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; folders walked (recursively, sorted, symlinked folders not followed) for ``*.pdf``."""
-    for path in paths:
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    if name.lower().endswith(".pdf"):
-                        yield Path(root) / name
-        else:
-            yield path
 
 
 class _Worker:
@@ -157,7 +145,8 @@ class _Worker:
 class Verifier:
     """Verifies PDFs against DESIGN.md §6, with one warm worker process for many files.
 
-    ``extra_trust``: PEM/DER files added to ``[trust] roots`` (``dpa verify --trust``). ``at``: validate as of that
+    ``extra_trust``: PEM/DER files added to ``[trust] roots`` (``dpa verify --trust``); ``extra_tsa_trust``: added to
+    ``[trust] tsa_roots`` (``--trust-tsa``), the only CAs whose timestamps count. ``at``: validate as of that
     moment instead of now (``--at``). ``isolate=False`` runs the rules in this process, without the time and memory
     limits (for callers that already run in a sandbox). Thread-safe (one file at a time); a context manager.
     """
@@ -167,6 +156,7 @@ class Verifier:
         config: Config,
         *,
         extra_trust: Sequence[Path] = (),
+        extra_tsa_trust: Sequence[Path] = (),
         at: dt.datetime | None = None,
         isolate: bool = True,
     ) -> None:
@@ -182,32 +172,24 @@ class Verifier:
         if isolate:
             self._worker = _Worker()  # starts importing pyHanko while the trust roots are read here
         try:
-            paths = [*config.trust.roots, *extra_trust]
-            if not paths:
-                raise VerificationError(
-                    "no trust roots to verify against: add the CA certificates of signers and TSAs to [trust] roots "
-                    "in dpa.toml or pass --trust PEM"
-                )
-            from dpa.signing.trust import (  # pyhanko_certvalidator: imported while the worker starts
-                load_certificates,
-                load_trust_roots,
-            )
-
-            roots = load_trust_roots(paths)
-            processor_certs = [
-                cert
-                for path in config.verify.processor_certificates
-                for cert in load_certificates(path, "processor certificate ([verify] processor_certificates)")
-            ]
+            roots, tsa_roots, processor_certs = load_trust(config, extra_trust, extra_tsa_trust)
         except BaseException:
             self.close()
             raise
-        self._roots_der = [base64.b64encode(cert.dump()).decode("ascii") for cert in roots]
-        self._processor_der = [base64.b64encode(cert.dump()).decode("ascii") for cert in processor_certs]
+        self._roots_der = der_base64(roots)
+        self._tsa_roots_der = der_base64(tsa_roots)
+        self._processor_der = der_base64(processor_certs)
         if not isolate:
             from dpa.verify.engine import VerificationEngine
 
-            self._engine = VerificationEngine(roots, at=self.at, processor_certs=processor_certs)
+            self._engine = VerificationEngine(
+                roots,
+                tsa_roots=tsa_roots,
+                at=self.at,
+                processor_certs=processor_certs,
+                max_revisions=self.limits.max_revisions,
+                processor_name=config.processor.name,
+            )
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -228,25 +210,15 @@ class Verifier:
     # --- verification ------------------------------------------------------------------------------------------
 
     def verify_file(self, path: Path) -> DocumentReport:
-        """The verdict on the file at ``path``; the size limit is checked before the file is read."""
+        """The verdict on the file at ``path``; a FIFO, device or socket is never read, the size limit is checked
+        before the file is read."""
         name = str(path)
         try:
-            size = Path(path).stat().st_size
-        except FileNotFoundError:
-            return verdict_only(name, None, INDETERMINATE, "GENERIC", "the file does not exist")
-        except OSError as exc:
-            return verdict_only(name, None, INDETERMINATE, "GENERIC", f"the file cannot be read ({exc.strerror})")
-        if Path(path).is_dir():
-            return verdict_only(name, None, INDETERMINATE, "GENERIC", "this is a folder, not a file")
-        if size > self.limits.max_file_bytes:
-            return self._too_large(name, None, size)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(self.limits.max_file_bytes + 1)
-        except OSError as exc:
-            return verdict_only(name, None, INDETERMINATE, "GENERIC", f"the file cannot be read ({exc.strerror})")
-        if len(data) > self.limits.max_file_bytes:  # grew since stat()
-            return self._too_large(name, None, len(data))
+            data = read_regular_file(Path(path), self.limits.max_file_bytes)
+        except NotChecked as refusal:
+            return verdict_only(name, None, INDETERMINATE, SubIndication.GENERIC, str(refusal))
+        except TooLarge as too_large:
+            return self._too_large(name, None, too_large.size)
         return self.verify_bytes(data, name)
 
     def verify_bytes(self, data: bytes, name: str) -> DocumentReport:
@@ -269,7 +241,7 @@ class Verifier:
             name,
             digest,
             INDETERMINATE,
-            "GENERIC",
+            SubIndication.GENERIC,
             f"the file is {size} bytes, larger than the limit of {self.limits.max_file_bytes} bytes "
             "([verify] max_file_bytes); it was not checked",
         )
@@ -285,6 +257,9 @@ class Verifier:
         if not worker.ready:
             init = {
                 "roots": self._roots_der,
+                "tsa_roots": self._tsa_roots_der,
+                "max_revisions": self.limits.max_revisions,
+                "processor_name": self.config.processor.name,
                 "processor_certs": self._processor_der,
                 "at": utc_iso(self.at),
                 "memory_mb": self.limits.memory_mb,
@@ -329,7 +304,7 @@ class Verifier:
                     name,
                     digest,
                     INDETERMINATE,
-                    "GENERIC",
+                    SubIndication.GENERIC,
                     f"the verifier process stopped while checking this file ({note}); it probably needed more than "
                     f"the {self.limits.memory_mb} MB allowed ([verify] memory_mb)",
                 )
@@ -340,7 +315,7 @@ class Verifier:
                     name,
                     digest,
                     INDETERMINATE,
-                    "GENERIC",
+                    SubIndication.GENERIC,
                     f"checking the file took longer than {self.limits.timeout_s:g} s ([verify] timeout_s) and was "
                     "stopped",
                 )
@@ -349,7 +324,11 @@ class Verifier:
                 worker.stop(kill=True)
                 self._worker = None
                 return verdict_only(
-                    name, digest, INDETERMINATE, "GENERIC", "the verifier process answered something unreadable"
+                    name,
+                    digest,
+                    INDETERMINATE,
+                    SubIndication.GENERIC,
+                    "the verifier process answered something unreadable",
                 )
             report = DocumentReport.from_wire(answer)
             return report if report.sha256 else dataclasses.replace(report, sha256=digest)
@@ -371,10 +350,11 @@ def verify_paths(
     paths: Sequence[Path],
     *,
     extra_trust: Sequence[Path] = (),
+    extra_tsa_trust: Sequence[Path] = (),
     at: dt.datetime | None = None,
 ) -> list[DocumentReport]:
     """One-shot: verify ``paths`` (folders walked) with one :class:`Verifier`."""
-    with Verifier(config, extra_trust=extra_trust, at=at) as verifier:
+    with Verifier(config, extra_trust=extra_trust, extra_tsa_trust=extra_tsa_trust, at=at) as verifier:
         return list(verifier.verify_paths(paths))
 
 

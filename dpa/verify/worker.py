@@ -8,8 +8,8 @@ parent enforces the wall-clock limit by killing it.
 Protocol (binary pipes; JSON is used both ways so that nothing the worker sends can execute code in the parent):
 
 * parent → worker, once: one JSON line
-  ``{"roots": [base64 DER, …], "processor_certs": [base64 DER, …], "at": ISO 8601 or null, "memory_mb": N,
-  "timeout_s": S}``;
+  ``{"roots": [base64 DER, …], "tsa_roots": [base64 DER, …], "processor_certs": [base64 DER, …], "at": ISO 8601
+  or null, "memory_mb": N, "timeout_s": S, "max_revisions": N, "processor_name": "…"}``;
   worker → parent: ``{"ok": true}`` or ``{"ok": false, "error": "…"}``;
 * then per file: a JSON line ``{"name": "…", "size": N}`` followed by exactly N bytes of the file; the worker
   answers with one JSON line, :meth:`~dpa.verify.report.DocumentReport.to_wire`.
@@ -27,7 +27,10 @@ import os
 import signal
 import sys
 import warnings
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dpa.verify.engine import VerificationEngine
 
 MIB = 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
@@ -96,43 +99,31 @@ def _limit_memory(memory_mb: int) -> str | None:
     return None
 
 
-def main() -> int:
-    """Serve verification requests on stdin/stdout until stdin closes; returns the exit status."""
-    out = os.fdopen(os.dup(1), "wb", buffering=0)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    inp = sys.stdin.buffer
-    warnings.simplefilter("ignore")
-    logging.disable(logging.CRITICAL)  # pyHanko logs tracebacks at WARNING for every rejected file
-
+def _engine(init: dict[str, Any]) -> VerificationEngine:
+    """The engine the start-up message describes (raises ValueError, KeyError or TypeError for a bad one)."""
     from asn1crypto import x509
 
+    from dpa.verify.effective_date import parse_utc_iso
     from dpa.verify.engine import VerificationEngine
-    from dpa.verify.report import INDETERMINATE, verdict_only
 
-    init_line = inp.readline()
-    if not init_line:
-        return 0
-    try:
-        init = json.loads(init_line)
-        roots = [x509.Certificate.load(base64.b64decode(r)) for r in init["roots"]]
-        at = None
-        if init.get("at"):
-            from dpa.verify.effective_date import parse_utc_iso
+    def certs(key: str) -> list[x509.Certificate]:
+        return [x509.Certificate.load(base64.b64decode(c)) for c in init.get(key, [])]
 
-            at = parse_utc_iso(init["at"])
-        memory_mb = int(init["memory_mb"])
-        backstop_s = int(float(init.get("timeout_s", 60)) * 2) + 5
-        processor_certs = [x509.Certificate.load(base64.b64decode(c)) for c in init.get("processor_certs", [])]
-        engine = VerificationEngine(roots, at=at, memory_mb=memory_mb, processor_certs=processor_certs)
-    except (ValueError, KeyError, TypeError) as exc:
-        _send(out, {"ok": False, "error": f"bad start-up message: {exc}"})
-        return 2
-    problem = _limit_memory(memory_mb) if memory_mb > 0 else None
-    if problem:
-        _send(out, {"ok": False, "error": problem})
-        return 2
-    _send(out, {"ok": True})
+    return VerificationEngine(
+        certs("roots"),
+        tsa_roots=certs("tsa_roots"),
+        at=parse_utc_iso(init["at"]) if init.get("at") else None,
+        memory_mb=int(init["memory_mb"]),
+        processor_certs=certs("processor_certs"),
+        max_revisions=int(init["max_revisions"]),
+        processor_name=str(init["processor_name"]),
+    )
+
+
+def _serve(inp: IO[bytes], out: IO[bytes], engine: VerificationEngine, memory_mb: int, backstop_s: int) -> int:
+    """Answer one request after the other until stdin closes (0) or the parent is out of step (3)."""
+    from dpa.verify.engine import internal_error
+    from dpa.verify.report import INDETERMINATE, SubIndication, verdict_only
 
     while True:
         header = inp.readline(MAX_HEADER_BYTES)
@@ -157,10 +148,40 @@ def main() -> int:
                 name,
                 None,
                 INDETERMINATE,
-                "GENERIC",
+                SubIndication.GENERIC,
                 f"checking the file needed more memory than the limit of {memory_mb} MB ([verify] memory_mb)",
             )
+        except Exception as exc:  # a bug outside the engine's own guard: still a report, never a dead pipe
+            report = internal_error(name, None, exc)
         _send(out, report.to_wire())
+
+
+def main() -> int:
+    """Serve verification requests on stdin/stdout until stdin closes; returns the exit status."""
+    out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    inp = sys.stdin.buffer
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)  # pyHanko logs tracebacks at WARNING for every rejected file
+
+    init_line = inp.readline()
+    if not init_line:
+        return 0
+    try:
+        init = json.loads(init_line)
+        engine = _engine(init)
+        memory_mb = int(init["memory_mb"])
+        backstop_s = int(float(init.get("timeout_s", 60)) * 2) + 5
+    except (ValueError, KeyError, TypeError) as exc:
+        _send(out, {"ok": False, "error": f"bad start-up message: {exc}"})
+        return 2
+    problem = _limit_memory(memory_mb) if memory_mb > 0 else None
+    if problem:
+        _send(out, {"ok": False, "error": problem})
+        return 2
+    _send(out, {"ok": True})
+    return _serve(inp, out, engine, memory_mb, backstop_s)
 
 
 if __name__ == "__main__":

@@ -83,8 +83,7 @@ def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResul
         returned_path.parent.mkdir(parents=True, exist_ok=True)
         with SigningSession(config) as session:  # the customer counter-signs with the example controller key
             session.sign(issued_path, "controller", returned_path)
-        # bridge (issue 9): until the verifier reads [trust] tsa_roots itself
-        with Register(config.paths.register) as register, Verifier(config, extra_trust=config.trust.tsa_roots) as v:
+        with Register(config.paths.register) as register, Verifier(config) as v:
             ingested = ingest_file(returned_path, register, v)
             sealed = None
             if ingested.stored is not None:
