@@ -24,6 +24,7 @@ from dpa.devtools.certs import CertKey
 from dpa.devtools.devpki import DevPki, init_dev_pki
 from dpa.devtools.revocation import RevocationResponder
 from dpa.devtools.tsa_server import TimestampAuthority, TsaServer, tsa_server_from_config
+from tests.conftest import EXAMPLE_SIGNER_EMAIL
 from tests.signing_support import free_port, with_tsa_urls
 
 
@@ -58,6 +59,7 @@ def served_pki(
     the revocation services are down, the TSA is not.
     """
     port = free_port()
+    init.setdefault("controller_email", EXAMPLE_SIGNER_EMAIL)  # the example controller signs for the test customer
     pki = init_dev_pki(folder, tsa_url=f"http://127.0.0.1:{port}/", **init)
     for name, value in pki.secrets.items():
         monkeypatch.setenv(name, value)

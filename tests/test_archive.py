@@ -126,7 +126,7 @@ def test_extend_a_folder_whose_tsa_certificate_nears_expiry(
             # the old TSA is due itself: refused, nothing written
             refused = archiver.extend_file(stored[1])
             assert refused.action == "failed" and "fresh certificate" in refused.reason, refused.reason
-        before = {p: p.read_bytes() for p in sorted(folder.glob("*.pdf"))}
+        before = {p: p.read_bytes() for p in sorted(folder.rglob("*.pdf"))}
         counts = {p: len(document_timestamp_fields(data)) for p, data in before.items()}
 
         fresh = issue_cert(served.pki.tsa_ca, f"dpa TSA 2 ({DEV_MARKER})", profile="tsa", valid_days=3650)

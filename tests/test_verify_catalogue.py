@@ -415,6 +415,22 @@ class Case:
     """A word or phrase the problem sentences must contain."""
 
 
+def defaults_added_with_a_text_field(kit: Kit) -> bytes:
+    """Default resources added to a form that also gains a text field, whose appearance a viewer builds from them."""
+
+    def edit(writer: tamper.IncrementalPdfFileWriter) -> None:
+        text_field = tamper.generic.DictionaryObject(
+            {tamper.pdf_name("/FT"): tamper.pdf_name("/Tx"), tamper.pdf_name("/T"): tamper.pdf_string("opmerking")}
+        )
+        acroform = writer.root["/AcroForm"]
+        acroform["/Fields"].append(writer.add_object(text_field))
+        acroform[tamper.pdf_name("/DR")] = tamper.generic.DictionaryObject()
+        writer.update_container(acroform)
+        writer.update_container(acroform["/Fields"])
+
+    return tamper.incremental(kit.good.full, edit)
+
+
 CASES = [
     # the signed bytes and the signature value
     Case("byte-changed-in-signed-range", byte_in_signed_range, FAILED, "HASH_FAILURE", "changed inside the signed"),
@@ -508,9 +524,7 @@ CASES = [
     Case("acroform-need-appearances", lambda k: tamper.incremental(
         k.good.full, tamper.acroform_edit("/NeedAppearances", tamper.generic.BooleanObject(True))), FAILED,
          "FORMAT_FAILURE", "/NeedAppearances"),
-    Case("acroform-default-resources", lambda k: tamper.incremental(
-        k.good.full, tamper.acroform_edit("/DR", tamper.generic.DictionaryObject())), FAILED, "FORMAT_FAILURE",
-         "/DR"),
+    Case("acroform-defaults-for-a-text-field", defaults_added_with_a_text_field, FAILED, "FORMAT_FAILURE", "/DR"),
     Case("catalog-version-changed", lambda k: tamper.root_with(k.good.full, b"/Version /2.0"), FAILED,
          "FORMAT_FAILURE", "changed after this signature"),
     Case("catalog-markinfo-changed", lambda k: tamper.root_with(k.good.full, b"/MarkInfo << /Marked false >>"),
@@ -563,6 +577,19 @@ def test_validation_data_after_signing_is_allowed(kit: Kit, verifier: Verifier) 
     report = verifier.verify_bytes(data, "with-dss.pdf")
     assert report.indication == TOTAL_PASSED, report.problems
     assert report.pades_level == "B-LT"
+    assert report.complete and report.effective_date is not None
+
+
+def test_form_defaults_added_where_there_were_none_are_allowed(kit: Kit, verifier: Verifier) -> None:
+    """PDFBox-based signers add /DR and /DA to a form of signature fields: nothing shown changes, so it passes
+    (adding them for a text field is the catalogue's acroform-defaults-for-a-text-field)."""
+
+    def add_defaults(writer: tamper.IncrementalPdfFileWriter) -> None:
+        tamper.acroform_edit("/DR", tamper.generic.DictionaryObject())(writer)
+        tamper.acroform_edit("/DA", tamper.pdf_string("/Helv 0 Tf 0 g"))(writer)
+
+    report = verifier.verify_bytes(tamper.incremental(kit.good.full, add_defaults), "defaults.pdf")
+    assert report.indication == TOTAL_PASSED, report.problems
     assert report.complete and report.effective_date is not None
 
 

@@ -173,15 +173,52 @@ def _xmp_bytes(revision: HistoricalResolver) -> bytes | None:
 
 class StrictAcroFormRule(WhitelistRule):
     """The AcroForm's /DR, /NeedAppearances and the like may not change after a signature, even inside an indirect
-    object (pyHanko's form rule would accept a rewritten /DR)."""
+    object (pyHanko's form rule would accept a rewritten /DR).
+
+    One exception, because PDFBox-based signers make it: default resources (/DR) and a default appearance (/DA)
+    may be *added* to a form that had none, as long as the form has no text or choice fields. Only those fields'
+    appearances are ever built from the defaults, so for a form of signature fields (dpa's) they change nothing
+    shown; replacing existing defaults, or adding them where text fields could use them, stays refused.
+    """
 
     def apply(self, old: HistoricalResolver, new: HistoricalResolver) -> Iterable[ReferenceUpdate]:
         """Raise for a changed AcroForm entry; whitelist nothing (the form rules do that)."""
         old_form, new_form = _entry(old.root, "/AcroForm"), _entry(new.root, "/AcroForm")
         for key in ACROFORM_COMPARED_KEYS:
-            if deep_value(_entry(old_form, key)) != deep_value(_entry(new_form, key)):
-                raise SuspiciousModification(f"the form's {key} entry (AcroForm) was changed after signing")
+            before, after = deep_value(_entry(old_form, key)), deep_value(_entry(new_form, key))
+            if before == after:
+                continue
+            if key in ADDABLE_FORM_DEFAULTS and before is None and not _has_variable_text_fields(new_form):
+                continue
+            raise SuspiciousModification(f"the form's {key} entry (AcroForm) was changed after signing")
         return iter(())
+
+
+ADDABLE_FORM_DEFAULTS = frozenset({"/DR", "/DA"})
+VARIABLE_TEXT_FIELD_TYPES = frozenset({"/Tx", "/Ch"})
+MAX_FIELDS_WALKED = 2000
+
+
+def _has_variable_text_fields(form: object) -> bool:
+    """Whether the form has a text or choice field (one whose appearance a viewer builds from /DR and /DA); a
+    form too deep or too large to walk counts as having one."""
+    pending = [(_entry(form, "/Fields"), 0)]
+    walked = 0
+    while pending:
+        fields, depth = pending.pop()
+        if isinstance(fields, generic.IndirectObject):
+            fields = fields.get_object()  # type: ignore[no-untyped-call]
+        if not isinstance(fields, generic.ArrayObject):
+            continue
+        for field in fields:
+            walked += 1
+            node = field.get_object() if isinstance(field, generic.IndirectObject) else field  # type: ignore[no-untyped-call]
+            if walked > MAX_FIELDS_WALKED or depth > 16:
+                return True
+            if str(_entry(node, "/FT")) in VARIABLE_TEXT_FIELD_TYPES:
+                return True
+            pending.append((_entry(node, "/Kids"), depth + 1))
+    return False
 
 
 class ExtensionsRule(WhitelistRule):
