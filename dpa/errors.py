@@ -57,3 +57,15 @@ class BatchError(DpaError):
 
 class RegisterError(DpaError):
     """The agreement register cannot be read or written, or an operation on it is not allowed."""
+
+
+class AccountError(DpaError):
+    """A web account cannot be created, found or changed as asked (unknown user, bad role, weak password)."""
+
+
+class LoginError(AccountError):
+    """A login was refused: wrong name or password, a locked or a disabled account."""
+
+
+class WebError(DpaError):
+    """A web request cannot be served as asked (a batch already running, an upload that is not a PDF, …)."""

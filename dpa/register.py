@@ -14,8 +14,8 @@ import io
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -72,6 +72,49 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
         """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+    ),
+    (  # the web application's accounts (dpa.accounts): users, sessions, API tokens, actions, purge approvals
+        """CREATE TABLE users (
+            id                   INTEGER PRIMARY KEY,
+            name                 TEXT NOT NULL UNIQUE,
+            role                 TEXT NOT NULL CHECK (role IN ('sales', 'legal', 'ops', 'admin')),
+            password_hash        TEXT NOT NULL,
+            must_change_password INTEGER NOT NULL DEFAULT 0,
+            disabled             INTEGER NOT NULL DEFAULT 0,
+            failed_logins        INTEGER NOT NULL DEFAULT 0,
+            locked_until         TEXT,
+            created_at           TEXT NOT NULL
+        )""",
+        """CREATE TABLE sessions (
+            id_sha256   TEXT PRIMARY KEY,
+            user_id     INTEGER NOT NULL REFERENCES users (id),
+            created_at  TEXT NOT NULL,
+            expires_at  TEXT NOT NULL
+        )""",
+        """CREATE TABLE api_tokens (
+            token_sha256 TEXT PRIMARY KEY,
+            user_id      INTEGER NOT NULL REFERENCES users (id),
+            created_at   TEXT NOT NULL,
+            revoked_at   TEXT
+        )""",
+        """CREATE TABLE actions (
+            id           INTEGER PRIMARY KEY,
+            at           TEXT NOT NULL,
+            actor        TEXT NOT NULL,
+            action       TEXT NOT NULL,
+            agreement_id INTEGER REFERENCES agreements (id),
+            detail       TEXT
+        )""",
+        "CREATE INDEX actions_agreement ON actions (agreement_id)",
+        """CREATE TRIGGER actions_append_only_update BEFORE UPDATE ON actions
+            BEGIN SELECT RAISE(ABORT, 'actions are append-only'); END""",
+        """CREATE TRIGGER actions_append_only_delete BEFORE DELETE ON actions
+            BEGIN SELECT RAISE(ABORT, 'actions are append-only'); END""",
+        """CREATE TABLE purge_approvals (
+            agreement_id INTEGER PRIMARY KEY REFERENCES agreements (id),
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL
+        )""",
     ),
 )
 
@@ -169,6 +212,15 @@ class Register:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """An IMMEDIATE transaction on the register's connection, for the modules that keep their own tables in
+        the register (:mod:`dpa.accounts`)."""
+        return self._transaction()
+
+    def query(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query (for the modules that keep their own tables in the register)."""
+        return self._read(query, params)
 
     def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query, under the connection's lock."""
@@ -297,11 +349,17 @@ class Register:
         """Record the end of the cooperation with a customer (all its live agreements become ``ended``)."""
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT id FROM agreements WHERE customer_id = ? AND status IN ('issued', 'effective')",
+                "SELECT id, effective_date FROM agreements WHERE customer_id = ? AND status IN ('issued', 'effective')",
                 (customer_id,),
             ).fetchall()
             if not rows:
                 raise RegisterError(f"no issued or effective agreement for customer {customer_id}")
+            for row in rows:
+                if row["effective_date"] and on.isoformat() < row["effective_date"]:
+                    raise RegisterError(
+                        f"{customer_id}: the cooperation cannot end on {on.isoformat()}, before the agreement's "
+                        f"effective date {row['effective_date']}"
+                    )
             for row in rows:
                 db.execute(
                     "UPDATE agreements SET status = 'ended', cooperation_end = ? WHERE id = ?",
@@ -310,8 +368,9 @@ class Register:
                 self._event(db, row["id"], "ended", None, None, f"cooperation ended on {on.isoformat()}")
             return [self._get(db, row["id"]) for row in rows]
 
-    def purge(self, today: date, dry_run: bool = False) -> list[Agreement]:
-        """Delete files and personal data of agreements ended more than two years before ``today``."""
+    def purge(self, today: date, dry_run: bool = False, *, only: Collection[int] | None = None) -> list[Agreement]:
+        """Delete files and personal data of agreements ended more than two years before ``today`` (with
+        ``only``: of those register ids among them)."""
         cutoff = _years_before(today, RETENTION_YEARS).isoformat()
         with self._transaction() as db:
             due = [
@@ -321,6 +380,7 @@ class Register:
                     "ORDER BY id",
                     (cutoff,),
                 )
+                if only is None or row["id"] in only
             ]
             if dry_run:
                 return due

@@ -57,14 +57,7 @@ class DemoResult:
 def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResult:
     """Run the whole flow into ``directory`` (see the module docstring)."""
     directory = directory.resolve()
-    pki_dir = directory / "pki"
-    if (pki_dir / "dpa.toml").exists():
-        pki_config = pki_dir / "dpa.toml"
-        secrets = read_secrets_env(pki_dir / "dev-secrets.env")
-    else:
-        made = init_dev_pki(pki_dir)
-        pki_config, secrets = made.config_path, dict(made.secrets)
-    os.environ.update(secrets)  # the demo's own development passphrases, for this process only
+    pki_config = development_pki(directory / "pki")
 
     record = record or record_from_mapping(EXAMPLE_CUSTOMER, "the demo's example customer")
     issued_path = directory / f"{record.id}.pdf"
@@ -77,7 +70,7 @@ def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResul
     base = load_config(pki_config)
     with tsa_server_from_config(base, port=0) as server:
         url = server.start_in_thread()
-        config = _demo_config(base, directory, url)
+        config = embedded_config(base, directory, url)
         issue(record, config, issued_path)
         returned_path.parent.mkdir(parents=True, exist_ok=True)
         with SigningSession(config) as session:  # the customer counter-signs with the example controller key
@@ -89,11 +82,26 @@ def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResul
     return DemoResult(directory, pki_config, url, issued_path, returned_path, ingested, report)
 
 
-def _demo_config(base: Config, directory: Path, tsa_url: str) -> Config:
+def development_pki(pki_dir: Path) -> Path:
+    """The development PKI in ``pki_dir`` (made once, then reused) with its passphrases in this process's
+    environment; returns its ``dpa.toml``. Used by the demo and by ``dpa serve --dev``."""
+    if (pki_dir / "dpa.toml").exists():
+        pki_config = pki_dir / "dpa.toml"
+        secrets = read_secrets_env(pki_dir / "dev-secrets.env")
+    else:
+        made = init_dev_pki(pki_dir)
+        pki_config, secrets = made.config_path, dict(made.secrets)
+    os.environ.update(secrets)  # the development passphrases, for this process only
+    return pki_config
+
+
+def embedded_config(base: Config, directory: Path, tsa_url: str, register: Path | None = None) -> Config:
+    """``base`` (the development PKI's configuration) with the example processor when it names none, the
+    embedded TSA at ``tsa_url``, output under ``directory`` and the register there (or at ``register``)."""
     processor = base.processor if base.processor.signatory_name else EXAMPLE_PROCESSOR
     return dataclasses.replace(
         base,
         processor=processor,
         tsa=dataclasses.replace(base.tsa, urls=(tsa_url,)),
-        paths=dataclasses.replace(base.paths, output=directory, register=directory / "register.sqlite3"),
+        paths=dataclasses.replace(base.paths, output=directory, register=register or directory / "register.sqlite3"),
     )
