@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -31,7 +31,7 @@ ACCOUNT_ROLES: tuple[AccountRole, ...] = ("sales", "legal", "ops", "admin")
 MAX_FAILED_LOGINS = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD_LENGTH = 12
-TOKEN_PREFIX = "dpa_"
+TOKEN_PREFIX = "dpa_"  # noqa: S105 - the visible prefix of every API token, not a secret
 USER_COLUMNS = "id, name, role, must_change_password, disabled, failed_logins, locked_until, created_at"
 
 _HASHER = PasswordHasher()
@@ -108,7 +108,8 @@ class Accounts:
             if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise AccountError(f"a user named {name} exists already")
             db.execute(
-                "INSERT INTO users (name, role, password_hash, must_change_password, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO users (name, role, password_hash, must_change_password, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (name, role, digest, int(must_change), _iso(_now())),
             )
             self._record(db, actor, "user-added", None, f"{name} ({role})")
@@ -141,7 +142,7 @@ class Accounts:
         return self.get(name)
 
     def set_password(self, name: str, password: str, *, actor: str, must_change: bool = False) -> None:
-        """Give ``name`` a new password (and unlock it); other sessions of that user end."""
+        """Give ``name`` a new password (and unlock it)."""
         check_password_strength(password)
         user = self.get(name)
         digest = _HASHER.hash(password)
@@ -172,7 +173,9 @@ class Accounts:
         row = rows[0]
         user = _user(row)
         if user.locked_until and datetime.fromisoformat(user.locked_until) > now:
-            raise LoginError(f"this account is locked for {LOCK_MINUTES} minutes after {MAX_FAILED_LOGINS} failed logins")
+            raise LoginError(
+                f"this account is locked for {LOCK_MINUTES} minutes after {MAX_FAILED_LOGINS} failed logins"
+            )
         if not _verify(row["password_hash"], password):
             self._failed(user, now)
             raise LoginError("wrong user name or password")
@@ -277,8 +280,8 @@ class Accounts:
         return [Action(**dict(row)) for row in rows]
 
     @staticmethod
-    def _record(db: object, actor: str, action: str, agreement_id: int | None, detail: str | None) -> None:
-        db.execute(  # type: ignore[attr-defined]
+    def _record(db: sqlite3.Connection, actor: str, action: str, agreement_id: int | None, detail: str | None) -> None:
+        db.execute(
             "INSERT INTO actions (at, actor, action, agreement_id, detail) VALUES (?, ?, ?, ?, ?)",
             (_iso(_now()), actor, action, agreement_id, detail),
         )
@@ -324,8 +327,8 @@ def _verify(digest: str, password: str) -> bool:
         return False
 
 
-def _user(row: Sequence[object]) -> User:
-    data = dict(row)  # type: ignore[call-overload]
+def _user(row: sqlite3.Row) -> User:
+    data = dict(row)
     return User(
         id=int(data["id"]),
         name=str(data["name"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,7 @@ def serve(app: AppContext, host: str, port: int, dev: bool) -> None:
         click.echo(f"dpa serve: listening on {url}")
         if admin_password is not None:
             click.echo(f"dpa serve: log in as admin with the one-time password {admin_password}")
-        click.get_text_stream("stdout").flush()
+        sys.stdout.flush()
 
     serve_app(app.config, host=host, port=port, dev=dev, on_listening=listening)
     app.info("dpa serve: stopped")

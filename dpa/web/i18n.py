@@ -46,7 +46,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "field_signatory_title": ("Functie ondertekenaar", "Signatory's title"),
     "field_contract_ref": ("Kenmerk dienstenovereenkomst", "Services agreement reference"),
     "field_language": ("Taal", "Language"),
-    "contract": ("Dienstenovereenkomst (PDF/A, optioneel, komt vooraan)", "Services contract (PDF/A, optional, in front)"),
+    "contract": (
+        "Dienstenovereenkomst (PDF/A, optioneel, komt vooraan)",
+        "Services contract (PDF/A, optional, in front)",
+    ),
     "issue": ("Uitgeven en ondertekenen", "Issue and sign"),
     "form_has_errors": ("Niet uitgegeven: verbeter de gemarkeerde velden.", "Not issued: correct the marked fields."),
     "download_issued": ("Download de uitgegeven overeenkomst", "Download the issued agreement"),
@@ -62,7 +65,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "purge": ("Gegevens verwijderen (bewaartermijn verstreken)", "Delete the data (retention period over)"),
     "purge_request": ("Verwijdering aanvragen", "Request deletion"),
     "purge_approve": ("Verwijdering goedkeuren", "Approve deletion"),
-    "purge_waiting": ("Wacht op goedkeuring van een tweede jurist; aangevraagd door", "Waits for a second legal user's approval; requested by"),
+    "purge_waiting": (
+        "Wacht op goedkeuring van een tweede jurist; aangevraagd door",
+        "Waits for a second legal user's approval; requested by",
+    ),
     "other_versions": ("Andere versies", "Other versions"),
     "verify_intro": (
         "Upload een of meer PDF's: per handtekening het oordeel, de redenen en de datum van inwerkingtreding.",
@@ -111,7 +117,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "must_change": ("Kies eerst een eigen wachtwoord.", "Choose a password of your own first."),
     "password_changed": ("Wachtwoord gewijzigd.", "Password changed."),
     "error": ("Fout", "Error"),
-    "forbidden": ("Geen toegang: uw rol mag deze pagina niet gebruiken.", "Forbidden: your role may not use this page."),
+    "forbidden": (
+        "Geen toegang: uw rol mag deze pagina niet gebruiken.",
+        "Forbidden: your role may not use this page.",
+    ),
     "not_found": ("Niet gevonden.", "Not found."),
     "too_large": ("Het bestand is te groot", "The file is too large"),
     "bad_csrf": (
