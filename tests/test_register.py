@@ -117,3 +117,15 @@ def test_reissuing_the_same_agreement_is_refused_while_its_file_exists(tmp_path:
         again = issue(register, second, "C-5", b"%PDF second, other bytes")
         row = register.agreements(customer_id="C-5")[0]
         assert row.id == again and row.issued_file == str(second / "C-5.pdf") and len(register.agreements()) == 1
+
+
+def test_the_cooperation_cannot_end_before_the_effective_date(tmp_path: Path) -> None:
+    with Register(tmp_path / "r.sqlite3") as register:
+        agreement_id = issue(register, tmp_path, "C-1")
+        signed = tmp_path / "C-1.signed.pdf"
+        signed.write_bytes(b"%PDF signed")
+        register.record_ingest(agreement_id, signed, "sha-signed", "TOTAL_PASSED", date(2026, 12, 1), "ok")
+        with pytest.raises(RegisterError, match="before the agreement's effective date 2026-12-01"):
+            register.end("C-1", date(2026, 11, 30))
+        assert register.agreements(customer_id="C-1")[0].status == "effective"
+        assert [a.status for a in register.end("C-1", date(2026, 12, 1))] == ["ended"]

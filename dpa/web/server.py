@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from types import FrameType
 
 import uvicorn
 
@@ -108,7 +110,18 @@ def serve_app(
         bound_host, bound_port = sock.getsockname()[:2]
         url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}/"
         threading.Thread(target=_announce, args=(server, url, admin_password, on_listening), daemon=True).start()
-        server.run(sockets=[sock])
+        # uvicorn re-raises the signal that stopped it, after restoring the handlers it found: with these, a SIGTERM
+        # ends the process normally (exit 0) once the graceful shutdown is done.
+        previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            server.run(sockets=[sock])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """The signal uvicorn passes on after its graceful shutdown: nothing more to do."""
 
 
 def _announce(

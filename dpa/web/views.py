@@ -53,6 +53,7 @@ def request_language(request: Request) -> str:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A page: ``template`` with the words of the request's language, the user, the navigation and a CSRF token."""
     lang = request_language(request)
+    context.setdefault("general", [])
     seed = request.cookies.get(CSRF_COOKIE)
     new_seed = seed is None
     if seed is None:
