@@ -125,5 +125,8 @@ def test_a_purge_not_yet_due_is_refused(accounts: Accounts, tmp_path: Path) -> N
 
 def test_actions_are_append_only(accounts: Accounts, tmp_path: Path) -> None:
     accounts.add("anna", "sales", PASSWORD)
-    with sqlite3.connect(tmp_path / "register.sqlite3") as db, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with (
+        sqlite3.connect(tmp_path / "register.sqlite3") as db,
+        pytest.raises(sqlite3.DatabaseError, match="append-only"),
+    ):
         db.execute("DELETE FROM actions")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from dpa import __version__
@@ -17,6 +18,14 @@ from dpa.web.security import MULTIPART_SLACK, HardeningMiddleware
 STATIC = Path(__file__).with_name("static")
 
 
+async def close_uploads(request: Request) -> AsyncIterator[None]:
+    """After every route: close the parsed form's uploaded files (the routes read forms themselves)."""
+    try:
+        yield
+    finally:
+        await request.close()
+
+
 def create_app(runtime: WebRuntime) -> FastAPI:
     """The web application over ``runtime`` (the caller closes the runtime)."""
     app = FastAPI(
@@ -26,6 +35,7 @@ def create_app(runtime: WebRuntime) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        dependencies=[Depends(close_uploads)],
     )
     app.state.runtime = runtime
     app.state.verified = VerifiedUploads()
