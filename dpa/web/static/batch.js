@@ -13,7 +13,7 @@
     bar.value = snap.percent;
     bar.textContent = snap.percent + " %";
     ["percent", "finished", "total", "issued", "skipped", "failed"].forEach(function (key) { set(key, snap[key]); });
-    set("state", snap.state);
+    set("state", card.getAttribute("data-word-" + snap.state) || snap.state);
     var problem = snap.error || snap.stopped;
     var box = document.getElementById("batch-error");
     box.hidden = !problem;
