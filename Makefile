@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
 
-.PHONY: demo test lint bench bootstrap clean
+.PHONY: demo serve test lint bench bootstrap clean
 
 bootstrap:
 	@bash $(BOOTSTRAP)
@@ -11,12 +11,18 @@ bootstrap:
 demo: bootstrap
 	$(VENV)/bin/dpa demo
 
+# The web application on embedded defaults: development PKI (output/dev-pki), embedded TSA, register under output/;
+# prints the URL and a one-time password for the user admin. Never for production (see README).
+serve: bootstrap
+	$(VENV)/bin/dpa serve --dev
+
 lint: bootstrap
 	$(VENV)/bin/ruff check dpa tests bench scripts
 	$(VENV)/bin/ruff format --check dpa tests bench scripts
 	$(VENV)/bin/mypy
 
 test: lint
+	@DPA_TEST_PACKAGES=1 bash $(BOOTSTRAP)
 	$(PY) -m pytest
 
 bench: bootstrap

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what dpa needs on a fresh Debian machine, idempotently:
 #   - Debian packages (LibreOffice writer without GUI and its UNO bridge for system python3, fonts, poppler-utils, qpdf, openssl, NSS tools, SoftHSM2)
+#   - with DPA_TEST_PACKAGES=1 (make test) also the test-only ones: chromium for the browser tests (Playwright drives
+#     Debian's chromium; it never downloads a browser of its own)
 #   - .venv with the project installed in editable mode with its development extras
 # Called by every Makefile target; cheap when everything is already there.
 set -euo pipefail
@@ -10,7 +12,11 @@ DEB_PACKAGES=(
   libreoffice-writer-nogui
   fonts-liberation fonts-crosextra-carlito fonts-dejavu-core
   python3-uno poppler-utils qpdf openssl libnss3-tools softhsm2
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 )
+if [ "${DPA_TEST_PACKAGES:-0}" = "1" ]; then
+  DEB_PACKAGES+=(chromium)
+fi
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -28,6 +28,11 @@ DESIGNED = [
     "pki init",
     "tsa serve",
     "templates check",
+    "serve",
+    "users add",
+    "users list",
+    "users disable",
+    "users token",
 ]
 
 

@@ -77,7 +77,14 @@ def _chain(signer: Any, others: list[Any]) -> tuple[str, ...]:
         if issuer is None:
             break
         chain.append(issuer)
-    return tuple(printable(cert.subject.human_friendly) for cert in chain)
+    return tuple(printable(_rfc4514(cert)) for cert in chain)
+
+
+def _rfc4514(cert: Any) -> str:
+    """The subject DN as the verification report writes signers (RFC 4514)."""
+    from cryptography import x509
+
+    return x509.load_der_x509_certificate(cert.dump()).subject.rfc4514_string()
 
 
 def signature_facts(data: bytes) -> tuple[dict[str, SignatureFacts], dict[str, str]]:
@@ -90,8 +97,8 @@ def signature_facts(data: bytes) -> tuple[dict[str, SignatureFacts], dict[str, s
         for sig in reader.embedded_signatures:
             others = list(sig.other_embedded_certs)
             facts[sig.field_name] = SignatureFacts(sig.field_name, _chain(sig.signer_cert, others))
-        info = reader.trailer_view.get("/Info")
-        meta = {str(k): printable(str(v)) for k, v in (info.items() if info is not None else [])}
+        info = reader.trailer_view["/Info"] if "/Info" in reader.trailer_view else {}
+        meta = {str(k): printable(str(info[k])) for k in info}
     except Exception:  # the verdict already says what is wrong with an unreadable file; here only facts go
         return {}, {}
     return facts, meta
@@ -165,8 +172,15 @@ def report_html(report: DocumentReport, data: bytes) -> str:
     )
 
 
-def _refuse_url(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    raise ValueError(f"the verification report loads nothing from outside (refused {url[:80]})")
+def refusing_url_fetcher() -> Any:
+    """WeasyPrint's URL fetcher for the report: every URL is refused, so nothing is ever loaded."""
+    from weasyprint.urls import URLFetcher
+
+    class RefuseEveryURL(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            raise ValueError(f"the verification report loads nothing from outside (refused {url[:80]})")
+
+    return RefuseEveryURL()
 
 
 def render_report_pdf(report: DocumentReport, data: bytes) -> bytes:
@@ -174,7 +188,7 @@ def render_report_pdf(report: DocumentReport, data: bytes) -> bytes:
     import weasyprint
 
     try:
-        document = weasyprint.HTML(string=report_html(report, data), url_fetcher=_refuse_url, base_url=None)
+        document = weasyprint.HTML(string=report_html(report, data), url_fetcher=refusing_url_fetcher(), base_url=None)
         pdf: bytes = document.write_pdf(
             pdf_variant="pdf/a-3b", pdf_identifier=bytes.fromhex(report.sha256 or "00" * 16)[:16]
         )
