@@ -76,7 +76,10 @@ def users() -> None:
 )
 @pass_app
 def users_add(app: AppContext, name: str, role: str, password_env: str | None) -> None:
-    """Create an account.
+    """Create an account of the web application with a role: sales, legal, ops or admin.
+
+    The password comes from --password-env (at least 12 characters), or a one-time password is printed once and
+    must be changed at the first login. Passwords are stored as argon2id hashes.
 
     \b
     Examples:
@@ -103,7 +106,7 @@ def users_add(app: AppContext, name: str, role: str, password_env: str | None) -
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per user, one per line.")
 @pass_app
 def users_list(app: AppContext, as_json: bool) -> None:
-    """List the accounts: name, role, state.
+    """List the accounts of the web application: name, role and state (active, locked or disabled).
 
     \b
     Example:

@@ -97,7 +97,8 @@ def signature_facts(data: bytes) -> tuple[dict[str, SignatureFacts], dict[str, s
         for sig in reader.embedded_signatures:
             others = list(sig.other_embedded_certs)
             facts[sig.field_name] = SignatureFacts(sig.field_name, _chain(sig.signer_cert, others))
-        info = reader.trailer_view["/Info"] if "/Info" in reader.trailer_view else {}
+        # not .get(): only [] dereferences the indirect /Info dictionary
+        info = reader.trailer_view["/Info"] if "/Info" in reader.trailer_view else {}  # noqa: SIM401
         meta = {str(k): printable(str(info[k])) for k in info}
     except Exception:  # the verdict already says what is wrong with an unreadable file; here only facts go
         return {}, {}
