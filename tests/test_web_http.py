@@ -281,3 +281,56 @@ def test_every_action_is_recorded_with_the_user(app_client: TestClient, runtime:
         actions = Accounts(register).actions()
     assert any(a.actor == "legal-user" and a.action == "verified" and "junk.pdf" in (a.detail or "") for a in actions)
     assert any(a.actor == "legal-user" and a.action == "login" for a in actions)
+
+
+def test_a_contract_that_is_not_a_pdf_is_refused_on_the_form(app_client: TestClient, runtime: WebRuntime) -> None:
+    client = logged_in(app_client, "sales")
+    token = csrf_of(client.get("/agreements/new").text)
+    response = client.post(
+        "/agreements/new",
+        data={**EXAMPLE_FIELDS, "id": "C-CONTRACT", "csrf_token": token},
+        files={"contract": ("contract.pdf", b"this is no PDF", "application/pdf")},
+    )
+    assert response.status_code == 400, response.text[:500]
+    assert 'role="alert"' in response.text and 'value="C-CONTRACT"' in response.text
+    assert not runtime.register.agreements(customer_id="C-CONTRACT")
+
+
+def test_legal_ends_the_cooperation_and_a_purge_needs_two_legal_users(
+    app_client: TestClient, runtime: WebRuntime, tmp_path: Path
+) -> None:
+    sales = client_for(app_client)
+    headers = {"authorization": f"Bearer {runtime.accounts.issue_token('sales-user')}"}
+    created = sales.post("/api/agreements", json={**EXAMPLE_FIELDS, "id": "C-END-1"}, headers=headers)
+    assert created.status_code == 201, created.text
+    issued_file = Path(created.json()["issued_file"])
+    legal = logged_in(app_client, "legal")
+    page = legal.get("/agreements/C-END-1")
+    assert 'action="/agreements/C-END-1/end"' in page.text
+    bad = legal.post("/agreements/C-END-1/end", data={"on": "31-12-2020", "csrf_token": csrf_of(page.text)})
+    assert bad.status_code == 409 and "is not a date" in bad.text
+    ended = legal.post("/agreements/C-END-1/end", data={"on": "2020-01-31", "csrf_token": csrf_of(page.text)})
+    assert ended.status_code == 303
+    page = legal.get("/agreements/C-END-1")
+    assert "beëindigd" in page.text and "Verwijdering aanvragen" in page.text
+    asked = legal.post(f"/agreements/C-END-1/purge?rid={created.json()['id']}", data={"csrf_token": csrf_of(page.text)})
+    assert asked.status_code == 303 and issued_file.exists()
+    page = legal.get("/agreements/C-END-1")
+    assert "aangevraagd door legal-user" in page.text
+    again = legal.post(f"/agreements/C-END-1/purge?rid={created.json()['id']}", data={"csrf_token": csrf_of(page.text)})
+    assert again.status_code == 400 and "second legal user" in again.text and issued_file.exists()
+    runtime.accounts.add("legal-two", "legal", PASSWORD)
+    second = client_for(app_client)
+    assert login(second, "legal-two", PASSWORD).status_code == 303  # type: ignore[arg-type]
+    page = second.get("/agreements/C-END-1")
+    done = second.post(f"/agreements/C-END-1/purge?rid={created.json()['id']}", data={"csrf_token": csrf_of(page.text)})
+    assert done.status_code == 303 and not issued_file.exists()
+    assert runtime.register.agreements(customer_id="C-END-1")[0].status == "purged"
+
+
+def test_the_openapi_description_needs_a_token(app_client: TestClient, runtime: WebRuntime) -> None:
+    client = client_for(app_client)
+    assert client.get("/api/openapi.json").status_code == 401
+    headers = {"authorization": f"Bearer {runtime.accounts.issue_token('admin-user')}"}
+    schema = client.get("/api/openapi.json", headers=headers).json()
+    assert {"/api/agreements", "/api/agreements/{customer_id}", "/api/verify", "/api/ingest"} <= set(schema["paths"])

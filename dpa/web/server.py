@@ -86,7 +86,10 @@ def serve_app(
         admin_password = None
         if dev:
             config, admin_password = stack.enter_context(dev_setup(config))
-        runtime = WebRuntime.start(config, web_secret(config), dev=dev)
+        secret = web_secret(config)
+        if secret is None and not dev:
+            LOG.warning("no [web] secret_env: sessions are signed with a random secret and end when the server stops")
+        runtime = WebRuntime.start(config, secret, dev=dev)
         stack.callback(runtime.close)
         if not dev and not runtime.accounts.has_users():
             LOG.warning("no accounts yet: add one with `dpa users add NAME --role admin`")
