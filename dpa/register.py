@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from dpa.accounts_schema import ACCOUNT_TABLES
 from dpa.errors import RegisterError
 from dpa.files import spreadsheet_safe, write_atomic
 from dpa.records import CustomerRecord
@@ -73,49 +74,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
     ),
-    (  # the web application's accounts (dpa.accounts): users, sessions, API tokens, actions, purge approvals
-        """CREATE TABLE users (
-            id                   INTEGER PRIMARY KEY,
-            name                 TEXT NOT NULL UNIQUE,
-            role                 TEXT NOT NULL CHECK (role IN ('sales', 'legal', 'ops', 'admin')),
-            password_hash        TEXT NOT NULL,
-            must_change_password INTEGER NOT NULL DEFAULT 0,
-            disabled             INTEGER NOT NULL DEFAULT 0,
-            failed_logins        INTEGER NOT NULL DEFAULT 0,
-            locked_until         TEXT,
-            created_at           TEXT NOT NULL
-        )""",
-        """CREATE TABLE sessions (
-            id_sha256   TEXT PRIMARY KEY,
-            user_id     INTEGER NOT NULL REFERENCES users (id),
-            created_at  TEXT NOT NULL,
-            expires_at  TEXT NOT NULL
-        )""",
-        """CREATE TABLE api_tokens (
-            token_sha256 TEXT PRIMARY KEY,
-            user_id      INTEGER NOT NULL REFERENCES users (id),
-            created_at   TEXT NOT NULL,
-            revoked_at   TEXT
-        )""",
-        """CREATE TABLE actions (
-            id           INTEGER PRIMARY KEY,
-            at           TEXT NOT NULL,
-            actor        TEXT NOT NULL,
-            action       TEXT NOT NULL,
-            agreement_id INTEGER REFERENCES agreements (id),
-            detail       TEXT
-        )""",
-        "CREATE INDEX actions_agreement ON actions (agreement_id)",
-        """CREATE TRIGGER actions_append_only_update BEFORE UPDATE ON actions
-            BEGIN SELECT RAISE(ABORT, 'actions are append-only'); END""",
-        """CREATE TRIGGER actions_append_only_delete BEFORE DELETE ON actions
-            BEGIN SELECT RAISE(ABORT, 'actions are append-only'); END""",
-        """CREATE TABLE purge_approvals (
-            agreement_id INTEGER PRIMARY KEY REFERENCES agreements (id),
-            requested_by TEXT NOT NULL,
-            requested_at TEXT NOT NULL
-        )""",
-    ),
+    ACCOUNT_TABLES,
 )
 
 
@@ -345,21 +304,28 @@ class Register:
         with self._transaction() as db:
             self._event(db, agreement_id, "ingest-refused", file_sha256, verdict, detail)
 
+    def check_end_date(self, customer_id: str, on: date) -> None:
+        """Refuse an end of the cooperation before the effective date of one of the customer's live agreements."""
+        rows = self._read(
+            "SELECT effective_date FROM agreements WHERE customer_id = ? AND status IN ('issued', 'effective') "
+            "AND effective_date > ?",
+            (customer_id, on.isoformat()),
+        )
+        if rows:
+            raise RegisterError(
+                f"{customer_id}: the cooperation cannot end on {on.isoformat()}, before the agreement's effective "
+                f"date {rows[0]['effective_date']}"
+            )
+
     def end(self, customer_id: str, on: date) -> list[Agreement]:
         """Record the end of the cooperation with a customer (all its live agreements become ``ended``)."""
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT id, effective_date FROM agreements WHERE customer_id = ? AND status IN ('issued', 'effective')",
+                "SELECT id FROM agreements WHERE customer_id = ? AND status IN ('issued', 'effective')",
                 (customer_id,),
             ).fetchall()
             if not rows:
                 raise RegisterError(f"no issued or effective agreement for customer {customer_id}")
-            for row in rows:
-                if row["effective_date"] and on.isoformat() < row["effective_date"]:
-                    raise RegisterError(
-                        f"{customer_id}: the cooperation cannot end on {on.isoformat()}, before the agreement's "
-                        f"effective date {row['effective_date']}"
-                    )
             for row in rows:
                 db.execute(
                     "UPDATE agreements SET status = 'ended', cooperation_end = ? WHERE id = ?",

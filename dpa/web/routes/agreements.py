@@ -158,6 +158,7 @@ async def end_cooperation(
     except ValueError:
         raise WebError(f"'{raw}' is not a date (YYYY-MM-DD)") from None
     rt = runtime(request)
+    rt.register.check_end_date(customer_id, on)
     for agreement in rt.register.end(customer_id, on):
         rt.accounts.record(user.name, "ended", agreement.id, f"cooperation ended on {on.isoformat()}")
     return RedirectResponse(f"/agreements/{customer_id}", status_code=303)
