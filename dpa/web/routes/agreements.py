@@ -103,7 +103,6 @@ def agreement_page(
         purge_requested_by=rt.accounts.purge_request(agreement.id),
         purge_due=bool(rt.register.purge(date.today(), dry_run=True, only=(agreement.id,))),
         can_end=user.role in PAGE_ROLES["end"],
-        issued=request.query_params.get("rid") is not None and agreement.status == "issued",
     )
 
 
