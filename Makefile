@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
 
-.PHONY: demo test lint bench bootstrap bootstrap-test clean
+.PHONY: demo serve test lint bench bootstrap bootstrap-test clean
 
 bootstrap:
 	@bash $(BOOTSTRAP)
@@ -14,6 +14,11 @@ bootstrap-test:
 
 demo: bootstrap
 	$(VENV)/bin/dpa demo
+
+# The web application on embedded defaults: development PKI (output/dev-pki), embedded TSA, register under output/;
+# prints the URL and a one-time password for the user admin. Never for production (see README).
+serve: bootstrap
+	$(VENV)/bin/dpa serve --dev
 
 lint: bootstrap
 	$(VENV)/bin/ruff check dpa tests bench scripts

@@ -187,6 +187,26 @@ class VerifyConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """``dpa serve``: the secret that signs session cookies (named by its environment variable) and limits."""
+
+    secret_env: str = ""
+    """The environment variable with the cookie-signing secret; without it a random one per start (sessions end
+    when the server restarts)."""
+    max_upload_mb: int = 20
+    session_hours: int = 12
+    verify_workers: int = 2
+    """Verification worker processes for the web (each a warm pyHanko, about 100 MB)."""
+    batch_jobs: int = 1
+    """LibreOffice processes of a batch started from the web (the server keeps converting for sales meanwhile)."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_mb", "session_hours", "verify_workers", "batch_jobs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"'{name}' must be at least 1")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; every section has defaults so that dpa runs without a dpa.toml."""
 
@@ -198,6 +218,7 @@ class Config:
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: Path | None = None
 
     def signer(self, role: str) -> SignerConfig:

@@ -68,3 +68,15 @@ class EvidenceError(DpaError):
 
     Nothing was written; the message names the file and what is on record for it.
     """
+
+
+class AccountError(DpaError):
+    """A web account cannot be created, found or changed as asked (unknown user, bad role, weak password)."""
+
+
+class LoginError(AccountError):
+    """A login was refused: wrong name or password, a locked or a disabled account."""
+
+
+class WebError(DpaError):
+    """A web request cannot be served as asked (a batch already running, an upload that is not a PDF, …)."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from dpa.accounts_schema import ACCOUNT_TABLES
 from dpa.errors import EvidenceError, RegisterError
 from dpa.files import file_sha256
 from dpa.records import CustomerRecord
@@ -80,6 +81,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (agreement_id, certificate_sha256)
         )""",
     ),
+    ACCOUNT_TABLES,
 )
 
 
@@ -190,6 +192,15 @@ class Register:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """An IMMEDIATE transaction on the register's connection, for the modules that keep their own tables in
+        the register (:mod:`dpa.accounts`)."""
+        return self._transaction()
+
+    def query(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query (for the modules that keep their own tables in the register)."""
+        return self._read(query, params)
 
     def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query, under the connection's lock."""
@@ -353,6 +364,19 @@ class Register:
             self._event(db, agreement_id, kind, new_sha256, None, f"{detail} (before: sha256 {old_sha256})")
             return self._get(db, agreement_id)
 
+    def check_end_date(self, customer_id: str, on: date) -> None:
+        """Refuse an end of the cooperation before the effective date of one of the customer's live agreements."""
+        rows = self._read(
+            "SELECT effective_date FROM agreements WHERE customer_id = ? AND status IN ('issued', 'effective') "
+            "AND effective_date > ?",
+            (customer_id, on.isoformat()),
+        )
+        if rows:
+            raise RegisterError(
+                f"{customer_id}: the cooperation cannot end on {on.isoformat()}, before the agreement's effective "
+                f"date {rows[0]['effective_date']}"
+            )
+
     def end(self, customer_id: str, on: date) -> list[Agreement]:
         """Record the end of the cooperation with a customer (all its live agreements become ``ended``)."""
         with self._transaction() as db:
@@ -370,8 +394,9 @@ class Register:
                 self._event(db, row["id"], "ended", None, None, f"cooperation ended on {on.isoformat()}")
             return [self._get(db, row["id"]) for row in rows]
 
-    def purge(self, today: date, dry_run: bool = False) -> list[Agreement]:
-        """Delete files and personal data of agreements ended more than two years before ``today``."""
+    def purge(self, today: date, dry_run: bool = False, *, only: Collection[int] | None = None) -> list[Agreement]:
+        """Delete files and personal data of agreements ended more than two years before ``today`` (with
+        ``only``: of those register ids among them)."""
         cutoff = _years_before(today, RETENTION_YEARS).isoformat()
         with self._transaction() as db:
             due = [
@@ -381,6 +406,7 @@ class Register:
                     "ORDER BY id",
                     (cutoff,),
                 )
+                if only is None or row["id"] in only
             ]
             if dry_run:
                 return due

@@ -2,6 +2,7 @@
 # Installs what dpa needs on a fresh Debian machine, idempotently:
 #   - Debian packages (LibreOffice writer without GUI and its UNO bridge for system python3, fonts, poppler-utils, qpdf, openssl, NSS tools, SoftHSM2)
 #   - with --test (make test), also what only the tests need: the customers' signing tools of the interop suite
+#     and chromium for the browser tests (Playwright drives Debian's chromium; it never downloads a browser)
 #   - .venv with the project installed in editable mode with its development extras
 # Called by every Makefile target; cheap when everything is already there.
 #
@@ -21,14 +22,16 @@ DEB_PACKAGES=(
   libreoffice-writer-nogui
   fonts-liberation fonts-crosextra-carlito fonts-dejavu-core
   python3-uno poppler-utils qpdf openssl libnss3-tools softhsm2
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 )
-# Test-only (tests/interop): Java to compile and run the iText 5 and PDFBox 2 signers and their jars (Bouncy Castle
+# Test-only: Java to compile and run the iText 5 and PDFBox 2 signers of tests/interop and their jars (Bouncy Castle
 # named explicitly: the Java libraries only "Suggest" it), LibreOffice Draw for LibreOffice's PDF signing, NSS tools
-# for the signers' key stores.
+# for the signers' key stores; chromium for the browser tests.
 TEST_DEB_PACKAGES=(
   default-jre-headless default-jdk-headless
   libitext5-java libpdfbox2-java libbcprov-java libbcpkix-java libbcutil-java
   libreoffice-draw-nogui libnss3-tools
+  chromium
 )
 if [ "$WITH_TEST_PACKAGES" -eq 1 ]; then
   DEB_PACKAGES+=("${TEST_DEB_PACKAGES[@]}")

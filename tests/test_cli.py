@@ -32,6 +32,11 @@ DESIGNED = [
     "templates check",
     "archive seal",
     "archive extend",
+    "serve",
+    "users add",
+    "users list",
+    "users disable",
+    "users token",
 ]
 
 

@@ -242,3 +242,15 @@ def test_export_never_writes_onto_the_register_or_evidence(tmp_path: Path) -> No
         assert register.export_csv(export) == 1, "an earlier export is recognised by its header and replaced"
         assert register.export_csv(foreign, force=True) == 1
         assert foreign.read_text(encoding="utf-8") == export.read_text(encoding="utf-8")
+
+
+def test_the_cooperation_cannot_end_before_the_effective_date(tmp_path: Path) -> None:
+    with Register(tmp_path / "r.sqlite3") as register:
+        agreement_id = issue(register, tmp_path, "C-1")
+        signed = tmp_path / "C-1.signed.pdf"
+        signed.write_bytes(b"%PDF signed")
+        register.record_ingest(agreement_id, signed, "sha-signed", "TOTAL_PASSED", date(2026, 12, 1), "ok")
+        with pytest.raises(RegisterError, match="before the agreement's effective date 2026-12-01"):
+            register.check_end_date("C-1", date(2026, 11, 30))
+        register.check_end_date("C-1", date(2026, 12, 1))
+        assert register.agreements(customer_id="C-1")[0].status == "effective"

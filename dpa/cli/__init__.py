@@ -15,7 +15,7 @@ import traceback
 
 import click
 
-from dpa.cli import archive, assembly, register, signing, verify, workflows  # noqa: F401 - registers the commands
+from dpa.cli import archive, assembly, register, signing, verify, web, workflows  # noqa: F401 - registers the commands
 from dpa.cli.app import AppContext, cli
 from dpa.errors import DpaError
 

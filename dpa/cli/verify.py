@@ -64,6 +64,14 @@ def _verify_moment(ctx: click.Context, param: click.Parameter, value: str | None
     help="Validate as of this moment instead of now: YYYY-MM-DD (end of that day) or YYYY-MM-DDTHH:MM[:SS], "
     "Europe/Amsterdam unless an offset (Z, +01:00) is given.",
 )
+@click.option(
+    "--report",
+    "report_pdf",
+    metavar="FILE.pdf",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the verification report as PDF/A (exactly one PDF to verify): hashes, parties, signers with "
+    "their certificate chains, trusted times, verdicts and reasons, revisions, template version, effective date.",
+)
 @pass_app
 def verify(
     app: AppContext,
@@ -73,6 +81,7 @@ def verify(
     trust_tsa: tuple[Path, ...],
     require_complete: bool,
     at: datetime | None,
+    report_pdf: Path | None,
 ) -> None:
     """Verify signed agreements: a verdict per signature and per document, completeness, effective date.
 
@@ -93,6 +102,7 @@ def verify(
       dpa verify --require-complete --json returned/ > verdicts.jsonl
       dpa verify klant.pdf --trust klant-ca.pem --at 2027-01-31
       dpa verify klant.pdf --trust klant-ca.pem --trust-tsa klant-tsa-ca.pem
+      dpa verify C-10001.signed.pdf --report C-10001.verification.pdf
     """
     import json
 
@@ -101,6 +111,8 @@ def verify(
     files = list(iter_pdf_paths(paths))
     if not files:
         raise click.UsageError(f"no PDF files in {', '.join(str(p) for p in paths)}")
+    if report_pdf is not None and len(files) != 1:
+        raise click.UsageError(f"--report takes exactly one PDF to verify, not {len(files)}")
     reports = []
     with Verifier(app.config, extra_trust=trust, extra_tsa_trust=trust_tsa, at=at) as verifier:
         for path in files:
@@ -111,6 +123,12 @@ def verify(
                 sys.stdout.flush()
             else:
                 echo_report(report, separate=len(files) > 1)
+    if report_pdf is not None:
+        from dpa.files import read_input, write_atomic
+        from dpa.verify.report_pdf import render_report_pdf
+
+        write_atomic(report_pdf, render_report_pdf(reports[0], read_input(files[0], "PDF")))
+        app.info(f"verification report: {report_pdf}")
     if len(reports) > 1:
         passed = sum(r.indication == TOTAL_PASSED for r in reports)
         failed = sum(r.indication == TOTAL_FAILED for r in reports)

@@ -63,8 +63,7 @@ def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResul
     """Run the whole flow into ``directory`` (see the module docstring)."""
     directory = directory.resolve()
     record = record or record_from_mapping(EXAMPLE_CUSTOMER, "the demo's example customer")
-    pki_config, secrets = _demo_pki(directory / "pki", record)
-    os.environ.update(secrets)  # the demo's own development passphrases, for this process only
+    pki_config = development_pki(directory / "pki", record)
 
     issued_path = directory / f"{record.id}.pdf"
     returned_path = directory / "returned" / f"{record.id}.pdf"
@@ -75,10 +74,9 @@ def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResul
         (directory / f"register.sqlite3{suffix}").unlink(missing_ok=True)
 
     base = load_config(pki_config)
-    port = int(base.tsa.urls[0].rstrip("/").rsplit(":", 1)[1])  # the PKI's certificates name this port
-    with tsa_server_from_config(base, port=port) as server:
+    with tsa_server_from_config(base, port=pki_port(base)) as server:
         url = server.start_in_thread()
-        config = _demo_config(base, directory, url)
+        config = embedded_config(base, directory, url)
         issue(record, config, issued_path)
         returned_path.parent.mkdir(parents=True, exist_ok=True)
         with SigningSession(config) as session:  # the customer counter-signs with the example controller key
@@ -93,28 +91,44 @@ def run_demo(directory: Path, record: CustomerRecord | None = None) -> DemoResul
     return DemoResult(directory, pki_config, url, issued_path, returned_path, ingested, sealed, report)
 
 
-def _demo_pki(pki_dir: Path, record: CustomerRecord) -> tuple[Path, dict[str, str]]:
-    """The demo's PKI and its passphrases: made once (on a free port); one made before it had revocation services
-    is moved aside, never deleted. The example controller's certificate names the example customer, as a real
-    customer's would."""
+def development_pki(pki_dir: Path, record: CustomerRecord | None = None) -> Path:
+    """The development PKI in ``pki_dir`` (made once, then reused) with its passphrases in this process's
+    environment; returns its ``dpa.toml``. Used by the demo and by ``dpa serve --dev``.
+
+    A new PKI gets a free loopback port for its TSA and revocation services (its certificates name it) and an
+    example controller whose certificate names ``record``'s customer, as a real customer's would. A PKI made
+    before revocation services existed is moved aside, never deleted.
+    """
     if (pki_dir / "dpa.toml").exists() and not (pki_dir / "tsa-ca.pem").exists():
         pki_dir.rename(pki_dir.with_name(f"{pki_dir.name}.without-revocation-{int(time.time())}"))
     if (pki_dir / "dpa.toml").exists():
-        return pki_dir / "dpa.toml", read_secrets_env(pki_dir / "dev-secrets.env")
-    made = init_dev_pki(
-        pki_dir,
-        tsa_url=f"http://127.0.0.1:{free_loopback_port()}/",
-        controller_name=record.name,
-        controller_email=record.email or None,
-    )
-    return made.config_path, dict(made.secrets)
+        pki_config = pki_dir / "dpa.toml"
+        secrets = read_secrets_env(pki_dir / "dev-secrets.env")
+    else:
+        customer = record or record_from_mapping(EXAMPLE_CUSTOMER, "the demo's example customer")
+        made = init_dev_pki(
+            pki_dir,
+            tsa_url=f"http://127.0.0.1:{free_loopback_port()}/",
+            controller_name=customer.name,
+            controller_email=customer.email or None,
+        )
+        pki_config, secrets = made.config_path, dict(made.secrets)
+    os.environ.update(secrets)  # the development passphrases, for this process only
+    return pki_config
 
 
-def _demo_config(base: Config, directory: Path, tsa_url: str) -> Config:
+def pki_port(config: Config) -> int:
+    """The loopback port a development PKI's certificates name for its TSA and revocation services."""
+    return int(config.tsa.urls[0].rstrip("/").rsplit(":", 1)[1])
+
+
+def embedded_config(base: Config, directory: Path, tsa_url: str, register: Path | None = None) -> Config:
+    """``base`` (the development PKI's configuration) with the example processor when it names none, the
+    embedded TSA at ``tsa_url``, output under ``directory`` and the register there (or at ``register``)."""
     processor = base.processor if base.processor.signatory_name else EXAMPLE_PROCESSOR
     return dataclasses.replace(
         base,
         processor=processor,
         tsa=dataclasses.replace(base.tsa, urls=(tsa_url,)),
-        paths=dataclasses.replace(base.paths, output=directory, register=directory / "register.sqlite3"),
+        paths=dataclasses.replace(base.paths, output=directory, register=register or directory / "register.sqlite3"),
     )

@@ -1,0 +1,110 @@
+"""What the web application holds for its whole life: the register, the accounts, warm verifiers, the issue
+resources (one warm LibreOffice, the processor's key loaded once) and the batch runner.
+
+Nothing here decides anything: it makes the library's objects once and hands them to the routes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dpa.accounts import Accounts
+from dpa.assembly.convert import Converter
+from dpa.assembly.templates import TemplateSet
+from dpa.config import Config
+from dpa.register import Register
+from dpa.roles import PROCESSOR
+from dpa.signing.sign import SigningSession
+from dpa.verify.verifier import Verifier
+from dpa.web.batches import BatchRunner
+from dpa.workflows.issue import IssueRun
+
+
+class VerifierPool:
+    """``size`` warm :class:`Verifier` workers shared by the request threads (one file per worker at a time)."""
+
+    def __init__(self, config: Config, size: int) -> None:
+        self._all = [Verifier(config) for _ in range(size)]
+        self._idle: queue.Queue[Verifier] = queue.Queue()
+        for verifier in self._all:
+            self._idle.put(verifier)
+
+    @contextlib.contextmanager
+    def verifier(self) -> Iterator[Verifier]:
+        """Borrow an idle verifier (waits for one)."""
+        verifier = self._idle.get()
+        try:
+            yield verifier
+        finally:
+            self._idle.put(verifier)
+
+    def close(self) -> None:
+        """End every worker process."""
+        for verifier in self._all:
+            verifier.close()
+
+
+@dataclass
+class WebRuntime:
+    """The long-lived resources of one ``dpa serve`` process."""
+
+    config: Config
+    secret: str = field(repr=False)
+    dev: bool = False
+    register: Register = field(init=False)
+    accounts: Accounts = field(init=False)
+    verifiers: VerifierPool = field(init=False)
+    batches: BatchRunner = field(init=False)
+    _issue: IssueRun | None = field(init=False, default=None)
+    _issue_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.register = Register(self.config.paths.register)
+        self.accounts = Accounts(self.register, session_hours=self.config.web.session_hours)
+        self.verifiers = VerifierPool(self.config, self.config.web.verify_workers)
+        self.batches = BatchRunner(self.config, self.work_dir / "batches", self.accounts, self.config.web.batch_jobs)
+
+    @classmethod
+    def start(cls, config: Config, secret: str | None = None, *, dev: bool = False) -> WebRuntime:
+        """The runtime for ``config``; without ``secret`` a random one (sessions then end with the process)."""
+        return cls(config, secret or secrets.token_urlsafe(32), dev)
+
+    @property
+    def work_dir(self) -> Path:
+        """The web application's own files (uploaded batch CSVs, temporary uploads) under the output folder."""
+        return self.config.paths.output / "web"
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where an upload waits while the library reads it (removed right after)."""
+        return self.work_dir / "uploads"
+
+    def issue_run(self) -> IssueRun:
+        """The issue resources, made on first use: a warm LibreOffice and the processor's key, loaded once."""
+        with self._issue_lock:
+            if self._issue is None:
+                session = SigningSession(self.config)
+                try:
+                    session.preload([PROCESSOR.role])
+                    templates = TemplateSet.load(self.config.paths.templates)
+                except BaseException:
+                    session.close()
+                    raise
+                converter = Converter(1, soffice=self.config.paths.soffice)
+                self._issue = IssueRun(self.config, templates, converter, session, self.register)
+            return self._issue
+
+    def close(self) -> None:
+        """Stop the batch, the workers and LibreOffice, and close the register."""
+        self.batches.close()
+        self.verifiers.close()
+        if self._issue is not None:
+            self._issue.converter.close()
+            self._issue.session.close()
+        self.register.close()
