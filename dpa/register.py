@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -72,6 +72,58 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
         """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+    ),
+    # The customer's signing page (dpa.portal): invitations, certificates of the customer-signing CA, signatures
+    # waiting for the browser; events gain the hash of the event before them (dpa.portal.evidence).
+    (
+        """CREATE TABLE portal_invitations (
+            id               INTEGER PRIMARY KEY,
+            agreement_id     INTEGER NOT NULL REFERENCES agreements (id),
+            token_sha256     TEXT NOT NULL UNIQUE,
+            email            TEXT NOT NULL,
+            invited_by       TEXT NOT NULL,
+            created_at       TEXT NOT NULL,
+            expires_at       TEXT NOT NULL,
+            status           TEXT NOT NULL DEFAULT 'open'
+                             CHECK (status IN ('open', 'used', 'locked', 'superseded')),
+            opened_at        TEXT,
+            codes_sent       INTEGER NOT NULL DEFAULT 0,
+            wrong_codes      INTEGER NOT NULL DEFAULT 0,
+            code_salt        TEXT,
+            code_mac         TEXT,
+            code_expires_at  TEXT,
+            session_sha256   TEXT,
+            verified_at      TEXT,
+            challenge        BLOB,
+            challenge_expires_at TEXT
+        )""",
+        "CREATE INDEX portal_invitations_agreement ON portal_invitations (agreement_id)",
+        """CREATE TABLE portal_certificates (
+            serial           TEXT PRIMARY KEY,
+            invitation_id    INTEGER NOT NULL REFERENCES portal_invitations (id),
+            session_sha256   TEXT NOT NULL,
+            key_sha256       TEXT NOT NULL,
+            certificate      BLOB NOT NULL,
+            issued_at        TEXT NOT NULL,
+            not_after        TEXT NOT NULL,
+            used_at          TEXT,
+            revoked_at       TEXT,
+            revocation_reason TEXT
+        )""",
+        "CREATE INDEX portal_certificates_invitation ON portal_certificates (invitation_id)",
+        """CREATE TABLE portal_pending (
+            invitation_id    INTEGER PRIMARY KEY REFERENCES portal_invitations (id),
+            session_sha256   TEXT NOT NULL,
+            serial           TEXT NOT NULL REFERENCES portal_certificates (serial),
+            created_at       TEXT NOT NULL,
+            prepared_pdf     BLOB NOT NULL,
+            document_digest  BLOB NOT NULL,
+            reserved_start   INTEGER NOT NULL,
+            reserved_end     INTEGER NOT NULL,
+            signed_attributes BLOB NOT NULL,
+            evidence_head    TEXT NOT NULL
+        )""",
+        "ALTER TABLE events ADD COLUMN prev_hash TEXT",
     ),
 )
 
@@ -192,6 +244,15 @@ class Register:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS),))
             else:
                 db.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """An IMMEDIATE transaction on the register's connection, for modules that keep tables of their own here
+        (:mod:`dpa.portal`); everything done in it commits together or not at all."""
+        return self._transaction()
+
+    def query(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query (for modules with tables of their own, like :meth:`transaction`)."""
+        return self._read(query, params)
 
     def schema_version(self) -> int:
         """The schema version of the open database."""
