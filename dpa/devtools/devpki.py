@@ -275,6 +275,8 @@ PKI_FILES = (
     "controller.pem",
     "tsa.pem",
     "tsa-key.pem",
+    "signing-ca.pem",
+    "signing-ca-key.pem",
     "dpa.toml",
     "dev-secrets.env",
     "README.txt",
@@ -291,6 +293,8 @@ class DevPki:
     controller: CertKey
     tsa: CertKey
     secrets: Mapping[str, str] = field(repr=False)
+    signing_ca: CertKey | None = None
+    """The customer-signing CA of the signing page (``signing-ca.pem``), a root of its own."""
 
     @property
     def config_path(self) -> Path:
@@ -325,6 +329,8 @@ def init_dev_pki(
     Refuses with :class:`~dpa.errors.ConfigError` when any of the files it would write already exists, so an
     existing PKI is never overwritten. Files holding private keys are written with mode 0600.
     """
+    from dpa.devtools.signing_ca import dev_signing_ca
+
     directory = Path(directory)
     existing = [name for name in PKI_FILES if (directory / name).exists()]
     if existing:
@@ -349,6 +355,8 @@ def init_dev_pki(
         TSA_KEY_PASSPHRASE_ENV: secrets.token_urlsafe(24),
         TSA_PASSWORD_ENV: secrets.token_urlsafe(24),
     }
+    signing_ca = dev_signing_ca()
+    passphrases.update(signing_ca.secrets)
     try:
         _write_new(directory / "ca.pem", ca.cert_pem())
         processor.write_pkcs12(directory / "processor.p12", passphrases[PROCESSOR_PASSPHRASE_ENV])
@@ -357,7 +365,9 @@ def init_dev_pki(
         _write_new(directory / "controller.pem", controller.cert_pem())
         _write_new(directory / "tsa.pem", tsa.cert_pem())
         _write_new(directory / "tsa-key.pem", tsa.key_pem(passphrases[TSA_KEY_PASSPHRASE_ENV]), private=True)
-        _write_new(directory / "dpa.toml", _dev_config(tsa_url).encode())
+        for name, (content, private) in signing_ca.files.items():
+            _write_new(directory / name, content, private=private)
+        _write_new(directory / "dpa.toml", (_dev_config(tsa_url) + signing_ca.config).encode())
         _write_new(directory / "dev-secrets.env", _secrets_env(passphrases).encode(), private=True)
         _write_new(directory / "README.txt", _README.encode())
     except FileExistsError as exc:
@@ -371,6 +381,7 @@ def init_dev_pki(
         controller=controller,
         tsa=tsa,
         secrets=passphrases,
+        signing_ca=signing_ca.ca,
     )
 
 
@@ -441,6 +452,7 @@ ca.pem                 the development CA (the only trust root in dpa.toml; its 
 processor.p12/.pem     ipcall.me's development signing certificate (PKCS#12 + certificate)
 controller.p12/.pem    an example customer's development signing certificate
 tsa.pem, tsa-key.pem   the certificate and encrypted key of the embedded TSA (`dpa tsa serve`)
+signing-ca*.pem        the customer-signing CA of the signing page (its own root; encrypted key)
 dpa.toml               a configuration wired to the files above
 dev-secrets.env        random passphrases: `source dev-secrets.env` (never commit this file)
 

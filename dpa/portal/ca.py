@@ -51,6 +51,7 @@ class CertificateRequest:
 
     public_key: ec.EllipticCurvePublicKey
     signatory_name: str
+    signatory_title: str
     organization: str
     email: str
     country: str
@@ -153,6 +154,8 @@ class SigningCa:
             request.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
         subject = {"common_name": request.signatory_name, "organization_name": request.organization}
+        if request.signatory_title:
+            subject["title"] = request.signatory_title
         if request.country:
             subject["country_name"] = request.country
         start = now - BACKDATE

@@ -189,8 +189,10 @@ def portal_evidence(register: Register, agreement_id: int) -> PortalEvidence:
     problems: list[str] = []
     previous_hash = GENESIS
     signed_head = None
+    seen: set[str] = set()
     for row in rows:
         own = event_hash(row)
+        seen.add(own)
         if row["prev_hash"] is not None and row["prev_hash"] != previous_hash:
             problems.append(
                 f"the event '{row['kind']}' of {row['at']} does not carry the hash of the event before it: an earlier "
@@ -205,6 +207,8 @@ def portal_evidence(register: Register, agreement_id: int) -> PortalEvidence:
         english, dutch = KINDS[row["kind"]]
         facts = tuple((label, str(detail[key])) for key, label in _DETAIL_LABELS if detail.get(key))
         lines.append(EvidenceLine(row["at"], row["kind"], english, dutch, facts, own))
+    if signed_head is not None and signed_head not in seen:
+        problems.append("the evidence head in the customer's signature is not an event of this agreement's history")
     return PortalEvidence(agreement_id, tuple(lines), previous_hash, tuple(problems), signed_head)
 
 
