@@ -17,6 +17,7 @@ DESIGNED = [
     "generate",
     "sign",
     "issue",
+    "invite",
     "verify",
     "batch",
     "ingest",

@@ -1,11 +1,11 @@
 """The ``dpa`` command line: a thin layer over the library.
 
 The commands live by stage in :mod:`dpa.cli.assembly`, :mod:`~dpa.cli.signing`, :mod:`~dpa.cli.verify`,
-:mod:`~dpa.cli.workflows` and :mod:`~dpa.cli.register`, on the group of :mod:`dpa.cli.app`. This package and
-:mod:`dpa.web` are the only places that print, and :func:`main` is the only place where a
-:class:`dpa.errors.DpaError` becomes one line on stderr and an exit code (DESIGN.md §4): 0 success, 1 failure,
-2 usage error, 3 verify INDETERMINATE, 4 verify ``--require-complete`` with a party still to sign. ``-v`` adds the
-traceback.
+:mod:`~dpa.cli.workflows`, :mod:`~dpa.cli.register` and :mod:`~dpa.cli.portal`, on the group of
+:mod:`dpa.cli.app`. This package and :mod:`dpa.web` are the only places that print, and :func:`main` is the only
+place where a :class:`dpa.errors.DpaError` becomes one line on stderr and an exit code (DESIGN.md §4): 0 success,
+1 failure, 2 usage error, 3 verify INDETERMINATE, 4 verify ``--require-complete`` with a party still to sign.
+``-v`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import traceback
 
 import click
 
-from dpa.cli import assembly, register, signing, verify, workflows  # noqa: F401 - registers the commands
+from dpa.cli import assembly, portal, register, signing, verify, workflows  # noqa: F401 - registers the commands
 from dpa.cli.app import AppContext, cli
 from dpa.errors import DpaError
 
