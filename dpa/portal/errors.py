@@ -35,7 +35,7 @@ class LinkGone(PortalError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
-        """``used``, ``expired``, ``superseded`` or ``locked``."""
+        """``used``, ``expired``, ``superseded``, ``locked``, or ``withdrawn`` (the agreement ended or was rejected)."""
 
 
 class CodeRejected(PortalError):

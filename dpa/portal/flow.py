@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,21 +43,22 @@ from dpa.portal.certificates import (
     revoked_certificates,
     serial_hex,
 )
-from dpa.portal.errors import InvitationRefused, MailError, PortalError, StepOutOfOrder
+from dpa.portal.errors import InvitationRefused, MailError, StepOutOfOrder
 from dpa.portal.evidence import PortalEvidence, append_event, chain_head, portal_evidence
 from dpa.portal.invitations import (
     Actor,
     Client,
     Invitation,
+    clean_signatory_text,
     create_invitation,
     find_invitation,
+    issued_file_bytes,
     locked_invitation,
     note_opened,
 )
 from dpa.portal.mail import Mailer
 from dpa.portal.messages import code_message, invitation_message, signed_copy_message
 from dpa.portal.remote_sign import clear_pending, finish_signature, load_pending, prepare_signature, save_pending
-from dpa.records import BIDI_CONTROLS, MAX_LENGTHS
 from dpa.register import Agreement, Register
 from dpa.signing.keys import SecretPrompt, read_secret
 from dpa.signing.timestamps import DpaTimeStamper, timestamper_from_config
@@ -154,7 +154,7 @@ class SigningPortal:
         """Make a link for the customer's newest agreement, to the record's address only, and mail it (with the
         issued agreement attached). A failed mail leaves no usable link."""
         agreement = self._agreement_for(customer_id)
-        issued = _issued_bytes(agreement)
+        issued = issued_file_bytes(agreement)
         now = self._clock()
         invitation, token = create_invitation(self.register, agreement, email, actor, now, self.config.portal.link_days)
         link = self.link(token)
@@ -259,7 +259,7 @@ class SigningPortal:
             raise StepOutOfOrder("this browser has no valid signing certificate for the link yet; request one first")
         with self._lock:
             pending = prepare_signature(
-                _issued_bytes(agreement),
+                issued_file_bytes(agreement),
                 issued.certificate,
                 [self.ca.certificate],
                 self.timestamper,
@@ -388,34 +388,6 @@ class SigningPortal:
 
     def _view(self, invitation: Invitation, agreement: Agreement) -> SigningView:
         return SigningView(invitation, agreement, self._processor, Path(agreement.issued_file or ""))
-
-
-def _issued_bytes(agreement: Agreement) -> bytes:
-    """The issued file, which must still be the one the register recorded."""
-    problem = f"{agreement.customer_id}: the issued file {agreement.issued_file} is missing or changed"
-    if not agreement.issued_file:
-        raise InvitationRefused(problem)
-    try:
-        data = Path(agreement.issued_file).read_bytes()
-    except OSError:
-        raise InvitationRefused(problem) from None
-    if hashlib.sha256(data).hexdigest() != agreement.issued_sha256:
-        raise InvitationRefused(problem)
-    return data
-
-
-def clean_signatory_text(value: str, name: str, *, required: bool) -> str:
-    """A name or title typed on the page: NFC, no control, format or bidi characters, not blank-looking, capped."""
-    text = unicodedata.normalize("NFC", value).strip()
-    for char in text:
-        if char in BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-            raise PortalError(f"{name}: contains a control character U+{ord(char):04X}")
-    visible = [c for c in text if not unicodedata.category(c).startswith(("Z", "M", "C"))]
-    if required and not visible:
-        raise PortalError(f"{name}: required")
-    if len(text) > MAX_LENGTHS[name]:
-        raise PortalError(f"{name}: longer than {MAX_LENGTHS[name]} characters")
-    return text if visible else ""
 
 
 __all__ = ["Actor", "Client", "NewInvitation", "SignedOutcome", "SigningPortal", "SigningView"]

@@ -16,10 +16,11 @@ import secrets
 import sqlite3
 import unicodedata
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from dpa.portal.errors import InvitationRefused, LinkGone, LinkNotFound, PortalError
 from dpa.portal.evidence import append_event
-from dpa.records import BIDI_CONTROLS, EMAIL_PATTERN
+from dpa.records import BIDI_CONTROLS, EMAIL_PATTERN, MAX_LENGTHS
 from dpa.register import AGREEMENT_COLUMNS, Agreement, Register
 
 TOKEN_BYTES = 32
@@ -244,3 +245,31 @@ def iso(moment: dt.datetime) -> str:
 def parse_time(text: str) -> dt.datetime:
     """A moment stored by :func:`iso`."""
     return dt.datetime.fromisoformat(text)
+
+
+def issued_file_bytes(agreement: Agreement) -> bytes:
+    """The issued file, which must still be the one the register recorded."""
+    problem = f"{agreement.customer_id}: the issued file {agreement.issued_file} is missing or changed"
+    if not agreement.issued_file:
+        raise InvitationRefused(problem)
+    try:
+        data = Path(agreement.issued_file).read_bytes()
+    except OSError:
+        raise InvitationRefused(problem) from None
+    if hashlib.sha256(data).hexdigest() != agreement.issued_sha256:
+        raise InvitationRefused(problem)
+    return data
+
+
+def clean_signatory_text(value: str, name: str, *, required: bool) -> str:
+    """A name or title typed on the page: NFC, no control, format or bidi characters, not blank-looking, capped."""
+    text = unicodedata.normalize("NFC", value).strip()
+    for char in text:
+        if char in BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            raise PortalError(f"{name}: contains a control character U+{ord(char):04X}")
+    visible = [c for c in text if not unicodedata.category(c).startswith(("Z", "M", "C"))]
+    if required and not visible:
+        raise PortalError(f"{name}: required")
+    if len(text) > MAX_LENGTHS[name]:
+        raise PortalError(f"{name}: longer than {MAX_LENGTHS[name]} characters")
+    return text if visible else ""
