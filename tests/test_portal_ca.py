@@ -203,3 +203,73 @@ def test_a_ca_certificate_that_is_not_a_ca_is_refused(dev_pki: DevPki, tmp_path:
     )
     with pytest.raises(SigningCaError, match="does not belong"):
         SigningCa.from_config(mismatched)
+
+
+_ON_TOKEN = """
+import datetime as dt, sys
+from pathlib import Path
+import pkcs11
+from pkcs11 import Attribute, CertificateType, ObjectClass
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from dpa.config import config_from_dict
+from dpa.portal.binding import AgreementBinding
+from dpa.portal.ca import CertificateRequest, SigningCa, browser_public_key
+
+folder, module = Path(sys.argv[1]), sys.argv[2]
+cert = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
+token = pkcs11.lib(module).get_token(token_label="portal-ca")
+with token.open(rw=True, user_pin="123456") as session:
+    session.create_object({
+        Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+        Attribute.TOKEN: True, Attribute.LABEL: "signing-ca", Attribute.ID: b"\\x03",
+        Attribute.SUBJECT: cert.subject.public_bytes(), Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER),
+    })
+config = config_from_dict({"signing_ca": {"cert": "ca.pem", "pkcs11": {
+    "module": module, "token_label": "portal-ca", "key_label": "signing-ca", "pin_env": "DPA_TEST_CA_PIN"}}},
+    base=folder)
+ca = SigningCa.from_config(config)
+now = dt.datetime.now(dt.UTC)
+request = CertificateRequest(browser_public_key((folder / "browser.der").read_bytes()), "J. de Vries", "",
+                             "Klant B.V.", "j@klant.example", "NL", AgreementBinding("C-1", "7" * 64))
+leaf = ca.issue(request, now)
+(folder / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+(folder / "crl.der").write_bytes(ca.crl([(leaf.serial_number, now, "superseded")], now))
+ca.close()
+"""
+
+
+def test_the_ca_key_can_live_on_a_pkcs11_token(tmp_path: Path) -> None:
+    """SoftHSM2 in a process of its own (the library reads its configuration once per process)."""
+    import os
+    import shutil
+    import sys
+
+    from dpa.devtools.devpki import make_ca
+    from tests.test_signing_keys import SOFTHSM_MODULE
+
+    if not (shutil.which("softhsm2-util") and SOFTHSM_MODULE.exists()):
+        pytest.fail("SoftHSM2 is not installed (scripts/bootstrap.sh installs it)")
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = {**os.environ, "SOFTHSM2_CONF": str(conf), "DPA_TEST_CA_PIN": "123456"}
+    hsm = ["softhsm2-util", "--pin", "123456"]
+    subprocess.run([*hsm, "--init-token", "--free", "--label", "portal-ca", "--so-pin", "654321"], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    ca = make_ca("customer-signing CA on a token (test)", key_type="ec")
+    ca.write_pem(tmp_path / "ca.pem", tmp_path / "ca-key.pem")
+    subprocess.run([*hsm, "--import", str(tmp_path / "ca-key.pem"), "--token", "portal-ca", "--label", "signing-ca",
+                    "--id", "03"], env=env, check=True, capture_output=True)  # fmt: skip
+    (tmp_path / "ca-key.pem").unlink()  # from now on the key exists only on the token
+    who = browser("s")
+    (tmp_path / "browser.der").write_bytes(who.spki)
+    result = subprocess.run([sys.executable, "-P", "-c", _ON_TOKEN, str(tmp_path), str(SOFTHSM_MODULE)], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    leaf = x509.load_pem_x509_certificate((tmp_path / "leaf.pem").read_bytes())
+    assert leaf.public_key() == who.key.public_key() and read_binding(leaf) == AgreementBinding("C-1", "7" * 64)
+    assert openssl("verify", "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "leaf.pem")).returncode == 0
+    crl = x509.load_der_x509_crl((tmp_path / "crl.der").read_bytes())
+    assert crl.is_signature_valid(ca.cert.public_key())  # type: ignore[arg-type]
+    assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
