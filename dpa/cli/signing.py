@@ -135,8 +135,9 @@ def pki_init(app: AppContext, directory: Path, key_type: str, tsa_url: str) -> N
     """Write a development PKI into DIR, marked NIET VOOR PRODUCTIE.
 
     A CA (ca.pem), a processor certificate for ipcall.me and an example controller certificate (PKCS#12 with
-    random passphrases), a TSA certificate and key, DIR/dpa.toml wired to them, and DIR/dev-secrets.env with the
-    passphrases as `export NAME=value` lines. Refuses to overwrite an existing PKI.
+    random passphrases), a TSA certificate and key, a customer-signing CA for the signing page (signing-ca.pem, a
+    root of its own), DIR/dpa.toml wired to them, and DIR/dev-secrets.env with the passphrases as
+    `export NAME=value` lines. Refuses to overwrite an existing PKI.
 
     \b
     Example:

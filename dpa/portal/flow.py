@@ -279,23 +279,27 @@ class SigningPortal:
         """Embed the browser's signature (raw ``r ‖ s``), timestamp it and ingest the result (prefix check,
         verification, register): the agreement is then in force. Only the session that prepared it can finish."""
         now = self._clock()
-        with self.register.transaction() as db:
+        with self.register.transaction() as db:  # claim the prepared signature: a second finish finds none
             invitation, agreement = locked_invitation(db, token, now)
             codes.require_session(invitation, client)
             pending, serial = load_pending(db, invitation, client)
             issued, revoked_at = certificate_by_serial(db, serial)
-        if revoked_at is not None or now >= issued.certificate.not_valid_after_utc:
-            raise StepOutOfOrder("the signing certificate is no longer valid; request a new one")
-        with self._lock:
-            signed, stamp = finish_signature(
-                pending, issued.certificate, [self.ca.certificate], signature, self.timestamper
-            )
-        returned = self.config.paths.output / "portal" / f"{agreement.customer_id}.{invitation.id}.pdf"
-        write_atomic(returned, signed)
+            if revoked_at is not None or now >= issued.certificate.not_valid_after_utc:
+                raise StepOutOfOrder("the signing certificate is no longer valid; request a new one")
+            clear_pending(db, invitation)
+        try:
+            with self._lock:
+                chain = [self.ca.certificate]
+                signed, stamp = finish_signature(pending, issued.certificate, chain, signature, self.timestamper)
+            returned = self.config.paths.output / "portal" / f"{agreement.customer_id}.{invitation.id}.pdf"
+            write_atomic(returned, signed)
+        except BaseException:  # a wrong signature, the TSA down: the prepared signature waits for another try
+            with self.register.transaction() as db:
+                save_pending(db, invitation, client, serial, pending, now)
+            raise
         digest = hashlib.sha256(signed).hexdigest()
         with self.register.transaction() as db:
             mark_used(db, serial, now)
-            clear_pending(db, invitation)
             detail = {
                 "invitation": invitation.id,
                 "serial": serial,
