@@ -207,6 +207,55 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """The mail server through which the customer's signing link, one-time codes and signed copy are sent."""
+
+    host: str
+    sender: str = field(metadata={"key": "from"})
+    """The From address (``from`` in dpa.toml)."""
+    port: int = 587
+    starttls: bool = True
+    username: str = ""
+    password_env: str = ""
+    cafile: Path | None = None
+    """CA certificates (PEM) to trust for the server's STARTTLS certificate instead of the system's."""
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class PortalConfig:
+    """The customer's signing page: where its links point, how long they live, the one-time codes' secret."""
+
+    base_url: str = "http://127.0.0.1:8080"
+    link_days: int = 30
+    secret_env: str = ""
+    """The environment variable holding the server secret that one-time codes are keyed with (HMAC)."""
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("https://", "http://")):
+            raise ConfigError("base_url must start with https:// (or http:// for a local test)")
+        if not 1 <= self.link_days <= 365:
+            raise ConfigError("link_days must be between 1 and 365")
+
+
+@dataclass(frozen=True)
+class SigningCaConfig:
+    """The customer-signing CA: certificate, and its key in a (passphrase-protected) PEM file or on a token."""
+
+    cert: Path
+    key: Path | None = None
+    passphrase_env: str = ""
+    pkcs11: Pkcs11Config | None = None
+    cert_minutes: int = 60
+
+    def __post_init__(self) -> None:
+        if (self.key is None) == (self.pkcs11 is None):
+            raise ConfigError("the customer-signing CA needs exactly one of 'key' (a PEM file) or 'pkcs11'")
+        if not 5 <= self.cert_minutes <= 24 * 60:
+            raise ConfigError("cert_minutes must be between 5 and 1440")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; every section has defaults so that dpa runs without a dpa.toml."""
 
@@ -219,6 +268,9 @@ class Config:
     signing: SigningConfig = field(default_factory=SigningConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    smtp: SmtpConfig | None = None
+    portal: PortalConfig = field(default_factory=PortalConfig)
+    signing_ca: SigningCaConfig | None = None
     source: Path | None = None
 
     def signer(self, role: str) -> SignerConfig:
@@ -273,8 +325,8 @@ def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = Non
         if key not in hints or key in ("signers", "source"):
             problems.append(f"unknown section [{key}]")
             continue
-        built = _build(hints[key], value, key, base, problems)
-        if built is not None:
+        built = _convert(hints[key], value, key, base, problems)
+        if built is not _INVALID:
             kwargs[key] = built
     if problems:
         where = f"{source}: " if source else ""
@@ -289,19 +341,21 @@ def _build(cls: type[T], raw: Any, where: str, base: Path, problems: list[str]) 
         return None
     before = len(problems)
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    # a field's key in dpa.toml is its name, or metadata["key"] where the name would be a Python keyword
+    fields = {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
             problems.append(f"[{where}] unknown key '{key}'")
             continue
-        converted = _convert(hints[key], value, f"{where}.{key}", base, problems)
+        name = fields[key].name
+        converted = _convert(hints[name], value, f"{where}.{key}", base, problems)
         if converted is not _INVALID:
-            kwargs[key] = converted
+            kwargs[name] = converted
     missing = [
-        name
-        for name, f in fields.items()
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and name not in kwargs
+        key
+        for key, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in kwargs
     ]
     for name in missing:
         problems.append(f"[{where}] missing key '{name}'")

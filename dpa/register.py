@@ -18,71 +18,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from dpa.accounts_schema import ACCOUNT_TABLES
 from dpa.errors import EvidenceError, RegisterError
 from dpa.files import file_sha256
 from dpa.records import CustomerRecord
 from dpa.register_files import already_effective, check_export_target, delete_if_holds, refuse_reissue, write_export
+from dpa.register_schema import MIGRATIONS
 
 STATUSES = ("issued", "effective", "rejected", "ended", "purged")
 RETENTION_YEARS = 2
 PERSONAL_COLUMNS = ("name", "street", "postcode", "city", "email", "signatory_name", "signatory_title")
-
-# One tuple of statements per schema version; a database at version N runs MIGRATIONS[N:] on open.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE agreements (
-            id               INTEGER PRIMARY KEY,
-            customer_id      TEXT NOT NULL,
-            template_version TEXT NOT NULL,
-            record_sha256    TEXT NOT NULL,
-            name             TEXT,
-            street           TEXT,
-            postcode         TEXT,
-            city             TEXT,
-            country          TEXT,
-            email            TEXT,
-            signatory_name   TEXT,
-            signatory_title  TEXT,
-            issued_file      TEXT,
-            issued_sha256    TEXT NOT NULL,
-            issued_at        TEXT NOT NULL,
-            signed_file      TEXT,
-            signed_sha256    TEXT,
-            status           TEXT NOT NULL DEFAULT 'issued'
-                             CHECK (status IN ('issued', 'effective', 'rejected', 'ended', 'purged')),
-            effective_date   TEXT,
-            cooperation_end  TEXT,
-            UNIQUE (customer_id, template_version, record_sha256)
-        )""",
-        "CREATE INDEX agreements_customer ON agreements (customer_id)",
-        "CREATE INDEX agreements_status ON agreements (status)",
-        """CREATE TABLE events (
-            id           INTEGER PRIMARY KEY,
-            agreement_id INTEGER NOT NULL REFERENCES agreements (id),
-            at           TEXT NOT NULL,
-            kind         TEXT NOT NULL,
-            file_sha256  TEXT,
-            verdict      TEXT,
-            detail       TEXT
-        )""",
-        "CREATE INDEX events_agreement ON events (agreement_id)",
-        """CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
-            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
-        """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
-            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
-    ),
-    (  # legal's confirmation that a signer whose certificate does not name the customer signs for this agreement
-        """CREATE TABLE signer_confirmations (
-            agreement_id       INTEGER NOT NULL REFERENCES agreements (id),
-            certificate_sha256 TEXT NOT NULL,
-            subject            TEXT NOT NULL,
-            at                 TEXT NOT NULL,
-            PRIMARY KEY (agreement_id, certificate_sha256)
-        )""",
-    ),
-    ACCOUNT_TABLES,
-)
 
 
 @dataclass(frozen=True)
@@ -195,7 +139,7 @@ class Register:
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """An IMMEDIATE transaction on the register's connection, for the modules that keep their own tables in
-        the register (:mod:`dpa.accounts`)."""
+        the register (:mod:`dpa.accounts`, :mod:`dpa.portal`); everything in it commits together or not at all."""
         return self._transaction()
 
     def query(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:

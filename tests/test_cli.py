@@ -18,6 +18,7 @@ DESIGNED = [
     "generate",
     "sign",
     "issue",
+    "invite",
     "verify",
     "batch",
     "ingest",

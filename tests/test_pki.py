@@ -52,6 +52,8 @@ def test_pki_init_writes_marked_certificates_and_a_wired_config(dev_pki: DevPki)
         config.tsa.server.key_passphrase_env,
         config.tsa.server.password_env,
         config.tsa.server.revocation.ca_key_passphrase_env if config.tsa.server.revocation else None,
+        config.signing_ca.passphrase_env if config.signing_ca else "",
+        config.portal.secret_env,
     }
     assert all(line.startswith(("export ", "#")) for line in dev_pki.secrets_path.read_text().splitlines())
     key, cert, _ = pkcs12.load_key_and_certificates(

@@ -1,7 +1,8 @@
 """The ``dpa`` command line: a thin layer over the library.
 
 The commands live by stage in :mod:`dpa.cli.assembly`, :mod:`~dpa.cli.signing`, :mod:`~dpa.cli.verify`,
-:mod:`~dpa.cli.workflows`, :mod:`~dpa.cli.register` and :mod:`~dpa.cli.archive`, on the group of
+:mod:`~dpa.cli.workflows`, :mod:`~dpa.cli.register`, :mod:`~dpa.cli.archive`, :mod:`~dpa.cli.web` and
+:mod:`~dpa.cli.portal`, on the group of
 :mod:`dpa.cli.app`. This package and :mod:`dpa.web` are the only places that print, and :func:`main` is the only
 place where a :class:`dpa.errors.DpaError` becomes one line on stderr and an exit code (DESIGN.md §4): 0 success,
 1 failure, 2 usage error, 3 verify INDETERMINATE, 4 verify ``--require-complete`` with a party still to sign.
@@ -15,7 +16,7 @@ import traceback
 
 import click
 
-from dpa.cli import archive, assembly, register, signing, verify, web, workflows  # noqa: F401 - registers the commands
+from dpa.cli import archive, assembly, portal, register, signing, verify, web, workflows  # noqa: F401 - registers the commands
 from dpa.cli.app import AppContext, cli
 from dpa.errors import DpaError
 

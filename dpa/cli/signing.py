@@ -152,10 +152,11 @@ def pki_init(app: AppContext, directory: Path, key_type: str, tsa_url: str, revo
     """Write a development PKI into DIR, marked NIET VOOR PRODUCTIE.
 
     Two CAs: one for signers (ca.pem, [trust] roots) and one for timestamp authorities (tsa-ca.pem, [trust]
-    tsa_roots). A processor certificate for ipcall.me and an example controller certificate (two years; PKCS#12
-    with random passphrases), a TSA certificate and key (ten years), DIR/dpa.toml wired to them, and
-    DIR/dev-secrets.env with the passphrases as `export NAME=value` lines. Every certificate carries the CRL and
-    OCSP addresses of its CA, answered by `dpa tsa serve`. Refuses to overwrite an existing PKI.
+    tsa_roots), and a third, the customer-signing CA of the signing page (signing-ca.pem, a root of its own). A
+    processor certificate for ipcall.me and an example controller certificate (two years; PKCS#12 with random
+    passphrases), a TSA certificate and key (ten years), DIR/dpa.toml wired to them, and DIR/dev-secrets.env with
+    the passphrases as `export NAME=value` lines. Every certificate carries the CRL and OCSP addresses of its CA,
+    answered by `dpa tsa serve`. Refuses to overwrite an existing PKI.
 
     \b
     Example:

@@ -13,6 +13,7 @@ next CRL or OCSP answer reflects it. The certificate API itself is :mod:`dpa.dev
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -87,6 +88,8 @@ PKI_FILES = (
     "tsa.pem",
     "tsa-key.pem",
     REVOCATIONS_FILE,
+    "signing-ca.pem",
+    "signing-ca-key.pem",
     "dpa.toml",
     "dev-secrets.env",
     "README.txt",
@@ -105,6 +108,8 @@ class DevPki:
     tsa: CertKey
     revocation_url: str
     secrets: Mapping[str, str] = field(repr=False)
+    signing_ca: CertKey | None = None
+    """The customer-signing CA of the signing page (``signing-ca.pem``), a root of its own."""
 
     @property
     def config_path(self) -> Path:
@@ -149,6 +154,8 @@ def init_dev_pki(
     :class:`~dpa.errors.ConfigError` when any of the files it would write already exists, so an existing PKI is
     never overwritten. Files holding private keys are written with mode 0600.
     """
+    from dpa.devtools.signing_ca import dev_signing_ca
+
     directory = Path(directory)
     base = revocation_url or _origin(tsa_url)
     existing = [name for name in PKI_FILES if (directory / name).exists()]
@@ -162,9 +169,13 @@ def init_dev_pki(
     except OSError as exc:
         raise ConfigError(f"cannot create {directory}: {exc.strerror or exc}") from None
 
+    signing = dev_signing_ca()
     made = _certificates(directory, key_type, base, (controller_name, controller_email), tsa_valid_days)
+    made = dataclasses.replace(made, signing_ca=signing.ca, secrets={**made.secrets, **signing.secrets})
+    files = {**_files(made, tsa_url), **signing.files}
+    files["dpa.toml"] = ((_dev_config(tsa_url) + signing.config).encode(), False)
     try:
-        for name, (data, private) in _files(made, tsa_url).items():
+        for name, (data, private) in files.items():
             write_new(directory / name, data, private=private)
     except FileExistsError as exc:
         raise ConfigError(f"{exc.filename} appeared while the PKI was being written; not overwriting it") from None
@@ -394,6 +405,7 @@ tsa.pem, tsa-key.pem       the certificate (ten years) and encrypted key of the 
 revoked.json               revoked certificates (`dpa pki revoke`), answered by the CRLs and OCSP of `dpa tsa serve`
 dpa.toml                   a configuration wired to the files above
 dev-secrets.env            random passphrases: `source dev-secrets.env` (never commit this file)
+signing-ca*.pem            the customer-signing CA of the signing page (its own root; encrypted key)
 
 Signatures made with these keys are worthless outside tests and demonstrations.
 """

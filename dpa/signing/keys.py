@@ -182,8 +182,13 @@ def load_signer(
     where: str = "the signer",
     prompt: SecretPrompt | None = None,
     now: dt.datetime | None = None,
+    check_certificate: bool = True,
 ) -> LoadedSigner:
-    """Load one key source (PKCS#12, PEM or PKCS#11) and check its certificate can sign at ``now``."""
+    """Load one key source (PKCS#12, PEM or PKCS#11) and check its certificate can sign at ``now``.
+
+    ``check_certificate=False`` skips that check, for a CA key whose certificate allows certificate and CRL signing
+    rather than document signatures (the customer-signing CA checks its own certificate).
+    """
     extra_chain = _load_chain(signer_config.chain)
     if signer_config.pkcs12 is not None:
         loaded = _load_pkcs12(signer_config.pkcs12, signer_config.passphrase_env, where, prompt, extra_chain)
@@ -196,7 +201,8 @@ def load_signer(
     else:  # pragma: no cover - SignerConfig.__post_init__ forbids this
         raise ConfigError(f"{where} names no key")
     try:
-        check_signing_certificate(loaded.certificate, where=f"{where} ({loaded.source})", now=now)
+        if check_certificate:
+            check_signing_certificate(loaded.certificate, where=f"{where} ({loaded.source})", now=now)
     except BaseException:
         loaded.close()
         raise
