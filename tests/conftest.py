@@ -16,6 +16,9 @@ from dpa.devtools.devpki import DevPki
 from dpa.records import CustomerRecord, record_from_mapping
 from tests.signing_support import TsaProcess
 
+# The suite's own guards: signed output verified after each test, no process left behind after the session.
+pytest_plugins = ["pytester", "tests.leftovers", "tests.signed_output"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 # --- assembly -----------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 from pyhanko.stamp import TextStamp, TextStampStyle
 
 from dpa.config import Config
+from dpa.processes import die_with_parent
 from dpa.signing.appearance import DEFAULT_FONT, EmbeddedFontFactory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,6 +294,7 @@ def start_tsa(config_path: Path, env: Mapping[str, str], *, timeout: float = 20.
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **env},
+        preexec_fn=die_with_parent(signal.SIGTERM),  # never outlives the test process, even when it is killed
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import statistics
 import time
 from pathlib import Path
 
@@ -97,12 +98,14 @@ def test_keep_alive_without_delayed_ack_stalls(dev_pki: DevPki, tsa_server: TsaP
     with requests.Session() as session:
         session.auth = _auth(dev_pki)
         session.post(tsa_server.url, data=body, headers=QUERY, timeout=10)
-        rounds = 20
-        start = time.perf_counter()
-        for _ in range(rounds):
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
             assert session.post(tsa_server.url, data=body, headers=QUERY, timeout=10).status_code == 200
-        per_request = (time.perf_counter() - start) / rounds
-    assert per_request < 0.030, f"{per_request * 1000:.1f} ms per request"
+            times.append(time.perf_counter() - start)
+    # the stall hits every request, so the median shows it; a loaded machine only slows some of them
+    per_request = statistics.median(times)
+    assert per_request < 0.030, f"{per_request * 1000:.1f} ms per request (median)"
 
 
 def test_sigterm_stops_cleanly(dev_pki: DevPki) -> None:
