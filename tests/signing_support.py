@@ -340,15 +340,21 @@ def free_port() -> int:
 
 
 def run_dpa(
-    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    *args: str,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | None = None,
+    stdin: int | None = subprocess.DEVNULL,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the ``dpa`` console script as a separate process."""
+    """Run ``python -P -m dpa`` as a separate process (for tests about the process itself; most CLI tests use
+    :func:`tests.cli_support.invoke`). ``env`` overrides variables (``None`` removes one)."""
+    environment = {**os.environ, **(env or {})}
     return subprocess.run(
         [*DPA, *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={k: v for k, v in environment.items() if v is not None},
         cwd=cwd,
+        stdin=stdin,
         check=False,
         timeout=120,
     )

@@ -17,7 +17,8 @@ from dpa.devtools.devpki import DevPki
 from dpa.devtools.tsa_server import TimestampAuthority, authority_from_config
 from dpa.errors import ConfigError
 from dpa.signing.rfc3161 import TimeStampResponse
-from tests.signing_support import TsaProcess, openssl_ts_verify, run_dpa, running_tsa
+from tests.cli_support import invoke
+from tests.signing_support import TsaProcess, openssl_ts_verify, running_tsa
 
 QUERY = {"Content-Type": "application/timestamp-query"}
 
@@ -103,9 +104,10 @@ def test_keep_alive_without_delayed_ack_stalls(dev_pki: DevPki, tsa_server: TsaP
             start = time.perf_counter()
             assert session.post(tsa_server.url, data=body, headers=QUERY, timeout=10).status_code == 200
             times.append(time.perf_counter() - start)
-    # the stall hits every request, so the median shows it; a loaded machine only slows some of them
-    per_request = statistics.median(times)
-    assert per_request < 0.030, f"{per_request * 1000:.1f} ms per request (median)"
+    # The stall adds 40 ms to every request, so even the fastest of 20 shows it; a loaded machine (other test
+    # runs on the same 2 cores) slows many requests, but not all of them.
+    fastest = min(times)
+    assert fastest < 0.030, f"fastest of 20: {fastest * 1000:.1f} ms; median {statistics.median(times) * 1000:.1f} ms"
 
 
 def test_sigterm_stops_cleanly(dev_pki: DevPki) -> None:
@@ -138,6 +140,6 @@ def test_serve_refuses_bad_configuration(dev_pki: DevPki, tmp_path: Path) -> Non
 
     # the CLI: no [tsa.server] section → one line, exit 1
     (tmp_path / "empty.toml").write_text("")
-    result = run_dpa("--config", str(tmp_path / "empty.toml"), "tsa", "serve", "--port", "0")
+    result = invoke("--config", str(tmp_path / "empty.toml"), "tsa", "serve", "--port", "0")
     assert result.returncode == 1
     assert "no [tsa.server] section" in result.stderr
