@@ -194,6 +194,7 @@ def test_soffice_crash_mid_run_loses_nothing(tmp_path: Path, signing_config: Con
     summary = run_batch(csv_path, out, local_paths(signing_config, tmp_path), BatchOptions(jobs=2), on_progress)
     assert killed
     assert summary.ok and summary.issued == 12
+    assert summary.conversion_retries == 1, "the document whose soffice was killed was converted again"
     assert sorted(e["id"] for e in manifest(out)) == sorted(r["id"] for r in rows)
     for pdf in out.glob("*.pdf"):
         assert_processor_signed(pdf)
