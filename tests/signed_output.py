@@ -18,7 +18,9 @@ names the file and what is wrong with it.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import re
 import subprocess
 from collections.abc import Iterator
@@ -52,7 +54,26 @@ def _validation_context() -> object:
     return ValidationContext(trust_roots=[], allow_fetching=False, revocation_mode="soft-fail")
 
 
+@contextlib.contextmanager
+def _quiet_pyhanko() -> Iterator[None]:
+    """pyHanko logs a traceback for every certificate it cannot chain; without trust roots that is every one."""
+    loggers = [logging.getLogger(name) for name in ("pyhanko", "pyhanko_certvalidator")]
+    saved = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)  # their modules' loggers inherit it
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, saved, strict=True):
+            logger.setLevel(level)
+
+
 def _pyhanko_problems(data: bytes) -> list[str]:
+    with _quiet_pyhanko():
+        return _pyhanko_checks(data)
+
+
+def _pyhanko_checks(data: bytes) -> list[str]:
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 
