@@ -41,8 +41,7 @@ def signed_pdf_problems(path: Path) -> list[str]:
         return []
     if not data.startswith(b"%PDF-") or b"/ByteRange" not in data:
         return []
-    problems = _pyhanko_problems(data)
-    count = _signature_count(data)
+    count, problems = _pyhanko_problems(data)
     if count is not None:
         problems.extend(_pdfsig_problems(path, count))
     return problems
@@ -68,19 +67,20 @@ def _quiet_pyhanko() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _pyhanko_problems(data: bytes) -> list[str]:
+def _pyhanko_problems(data: bytes) -> tuple[int | None, list[str]]:
+    """How many signatures pyHanko finds (``None``: it cannot read them) and what is wrong with them."""
     with _quiet_pyhanko():
         return _pyhanko_checks(data)
 
 
-def _pyhanko_checks(data: bytes) -> list[str]:
+def _pyhanko_checks(data: bytes) -> tuple[int | None, list[str]]:
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 
     try:
         signatures = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
     except Exception as exc:
-        return [f"pyHanko cannot read the signatures ({type(exc).__name__}: {exc})"]
+        return None, [f"pyHanko cannot read the signatures ({type(exc).__name__}: {exc})"]
     problems = []
     for sig in signatures:
         name = sig.field_name
@@ -100,16 +100,7 @@ def _pyhanko_checks(data: bytes) -> list[str]:
         stamp = getattr(status, "timestamp_validity", None)
         if stamp is not None and not (stamp.intact and stamp.valid):
             problems.append(f"{name}: its signature timestamp token is broken")
-    return problems
-
-
-def _signature_count(data: bytes) -> int | None:
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    try:
-        return len(PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures)
-    except Exception:
-        return None  # already reported by pyHanko's check
+    return len(signatures), problems
 
 
 def _pdfsig_problems(path: Path, expected: int) -> list[str]:
