@@ -166,7 +166,9 @@ class DpaTimeStamper(TimeStamper):
     """An RFC 3161 client over HTTP(S) with failover, retries, basic auth and token validation.
 
     Use one instance for a whole run: it keeps the HTTP connection, pyHanko's cached size-estimation token and the
-    TSA certificates already validated. Not thread-safe; use one per thread.
+    TSA certificates already validated. Not thread-safe; use one per thread. Without a ``session`` it makes one
+    with :func:`http_session` (``retries``, backoff factor ``retry_delay_s``); a given session is used as it is,
+    with its own retry policy.
     """
 
     def __init__(
