@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
 
 from dpa.devtools.devpki import DevPki
 from tests import tamper
@@ -45,6 +48,21 @@ def test_the_check_passes_a_good_file_and_names_what_is_wrong_with_a_bad_one(goo
     problems = signed_pdf_problems(good_and_bad / "bad.pdf")
     assert any("digest mismatch" in p for p in problems), problems  # pyHanko
     assert any(p.startswith("pdfsig signature #1:") for p in problems), problems  # and poppler, independently
+
+
+def test_a_document_timestamp_is_judged_by_pyhanko(good_and_bad: Path, dev_pki: DevPki, tmp_path: Path) -> None:
+    """poppler 22 does not check document timestamps ("not yet verified"); pyHanko's verdict stands for them."""
+    out = io.BytesIO()
+    with tamper.local_tsa(dev_pki.tsa) as stamper:
+        writer = IncrementalPdfFileWriter(io.BytesIO((good_and_bad / "good.pdf").read_bytes()))
+        signers.PdfTimeStamper(stamper).timestamp_pdf(writer, "sha256", output=out)
+    (tmp_path / "sealed.pdf").write_bytes(out.getvalue())
+    assert signed_pdf_problems(tmp_path / "sealed.pdf") == []
+    sealed = out.getvalue()
+    (tmp_path / "sealed-bad.pdf").write_bytes(tamper.flip_byte(sealed, sealed.index(b"Verwerkersovereenkomst (test)")))
+    problems = signed_pdf_problems(tmp_path / "sealed-bad.pdf")
+    assert any(p.startswith("Timestamp-") and "digest mismatch" in p for p in problems), problems
+    (tmp_path / "sealed-bad.pdf").unlink()
 
 
 def test_a_file_without_signatures_is_not_judged(tmp_path: Path) -> None:
