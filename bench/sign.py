@@ -94,7 +94,8 @@ def one_session(config: Config, source: Path, work: Path, count: int) -> tuple[f
 
 PHASES = [
     ("CMS signature, dry run + real (incl. the TSA round trip)", r"pdf_cms\.py.*\(async_sign\)"),
-    ("  of which: TSA round trip (the size estimate reuses a token)", r"timestamps\.py.*\(_one_request\)"),
+    # the HTTP request runs in a worker thread (urllib3 retries there), so the profiled loop thread waits in select()
+    ("  of which: TSA round trip (the size estimate reuses a token)", r"selectors\.py.*\(select\)"),
     ("    of which: checking the token (signature, nonce, imprint)", r"timestamps\.py.*\(_check_reply\)"),
     ("  of which: raw RSA signatures (parsed key, 2 per signature)", r"keys\.py.*\(sign_raw\)"),
     ("writing the incremental update + hashing the byte ranges", r"pdf_signer\.py.*\(digest_tbs_document\)"),

@@ -16,6 +16,9 @@ from dpa.devtools.devpki import DevPki
 from dpa.records import CustomerRecord, record_from_mapping
 from tests.signing_support import TsaProcess
 
+# The suite's own guards: signed output verified after each test, no process left behind after the session.
+pytest_plugins = ["pytester", "tests.leftovers", "tests.signed_output"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 # --- assembly -----------------------------------------------------------------------------------------------------
@@ -143,3 +146,10 @@ def signing_config(dev_pki: DevPki, tsa_server: TsaProcess) -> Config:
     from tests.signing_support import with_tsa_urls
 
     return with_tsa_urls(load_config(dev_pki.config_path), tsa_server.url)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow tests first (their order within a file kept): `make test` hands whole files to its two
+    workers, and starting the longest ones first keeps one worker from finishing long after the other."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

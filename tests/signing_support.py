@@ -32,6 +32,7 @@ from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 from pyhanko.stamp import TextStamp, TextStampStyle
 
 from dpa.config import Config
+from dpa.processes import die_with_parent
 from dpa.signing.appearance import DEFAULT_FONT, EmbeddedFontFactory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -350,6 +351,7 @@ def start_tsa(config_path: Path, env: Mapping[str, str], *, port: int = 0, timeo
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **env},
+        preexec_fn=die_with_parent(signal.SIGTERM),  # never outlives the test process, even when it is killed
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
@@ -395,15 +397,21 @@ def free_port() -> int:
 
 
 def run_dpa(
-    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    *args: str,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | None = None,
+    stdin: int | None = subprocess.DEVNULL,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the ``dpa`` console script as a separate process."""
+    """Run ``python -P -m dpa`` as a separate process (for tests about the process itself; most CLI tests use
+    :func:`tests.cli_support.invoke`). ``env`` overrides variables (``None`` removes one)."""
+    environment = {**os.environ, **(env or {})}
     return subprocess.run(
         [*DPA, *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={k: v for k, v in environment.items() if v is not None},
         cwd=cwd,
+        stdin=stdin,
         check=False,
         timeout=120,
     )

@@ -21,7 +21,6 @@ from pathlib import Path
 from asn1crypto import algos, cms, tsp
 from asn1crypto import parser as asn1_parser
 from cryptography import x509
-from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1, translate_pyca_cryptography_key_to_asn1
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name, pdf_string
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -35,7 +34,9 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from dpa.config import Config, SignerConfig
 from dpa.devtools.devpki import CertKey, DevPki, issue_cert, make_ca
 from dpa.devtools.tsa_server import TimestampAuthority, TsaServer
+from dpa.signing.keys import asn1_private_key
 from dpa.signing.sign import SigningSession
+from dpa.signing.trust import asn1_certificate
 
 UTC = dt.UTC
 
@@ -74,10 +75,10 @@ def pem_signer(tmp: Path, name: str, cert_key: CertKey) -> SignerConfig:
 
 def simple_signer(cert_key: CertKey) -> signers.SimpleSigner:
     """A pyHanko signer for ``cert_key`` (any certificate, including ones dpa's own signing refuses)."""
-    chain = [translate_pyca_cryptography_cert_to_asn1(c) for c in cert_key.chain]
+    chain = [asn1_certificate(c) for c in cert_key.chain]
     return signers.SimpleSigner(
-        signing_cert=translate_pyca_cryptography_cert_to_asn1(cert_key.cert),
-        signing_key=translate_pyca_cryptography_key_to_asn1(cert_key.key),
+        signing_cert=asn1_certificate(cert_key.cert),
+        signing_key=asn1_private_key(cert_key.key),
         cert_registry=SimpleCertificateStore.from_certs(chain),
     )
 
@@ -603,11 +604,9 @@ class ImpreciseTimeStamper(DummyTimeStamper):  # type: ignore[misc]
 
     def __init__(self, tsa: CertKey, accuracy: dt.timedelta, fixed: dt.datetime | None = None) -> None:
         super().__init__(
-            tsa_cert=translate_pyca_cryptography_cert_to_asn1(tsa.cert),
-            tsa_key=translate_pyca_cryptography_key_to_asn1(tsa.key),
-            certs_to_embed=SimpleCertificateStore.from_certs(
-                [translate_pyca_cryptography_cert_to_asn1(c) for c in tsa.chain]
-            ),
+            tsa_cert=asn1_certificate(tsa.cert),
+            tsa_key=asn1_private_key(tsa.key),
+            certs_to_embed=SimpleCertificateStore.from_certs([asn1_certificate(c) for c in tsa.chain]),
             fixed_dt=fixed,
         )
         self.accuracy = accuracy

@@ -1,7 +1,10 @@
-"""The command line surface (DESIGN.md §4): every command exists, is documented, and errors are one line."""
+"""The command line surface (DESIGN.md §4): every command exists, is documented — in ``--help`` and, both ways,
+in the README — and errors are one line."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -69,7 +72,7 @@ def find(command: str) -> click.Command:
     return node
 
 
-@pytest.mark.parametrize("command", DESIGNED)
+@pytest.mark.parametrize("command", all_commands(cli))
 def test_every_command_is_documented(command: str) -> None:
     result = CliRunner().invoke(cli, [*command.split(), "--help"])
     assert result.exit_code == 0, result.output
@@ -79,6 +82,92 @@ def test_every_command_is_documented(command: str) -> None:
     for param in target.params:
         if isinstance(param, click.Option):
             assert param.help, f"'dpa {command}': option {param.opts} has no help text"
+
+
+# --- the README, both ways (as sqlite-utils' docs test does) ----------------------------------------------------
+
+README = REPO / "README.md"
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+SHELL_SEPARATORS = re.compile(r"&&|\|\||[|;&]")
+
+
+def readme_command_lines() -> list[str]:
+    """Every ``dpa …`` (or ``python -m dpa …``) command in the README's code blocks, as written."""
+    commands = []
+    for block in FENCE.findall(README.read_text(encoding="utf-8")):
+        for line in block.splitlines():
+            line = line.strip().removeprefix("$ ")
+            for segment in SHELL_SEPARATORS.split(line.split(" #", 1)[0]):
+                segment = segment.strip()
+                if segment.startswith(("dpa ", "python -m dpa ")) or segment in ("dpa", "python -m dpa"):
+                    commands.append(segment.removeprefix("python -m "))
+    return commands
+
+
+def _takes_value(option: click.Option) -> bool:
+    return not option.is_flag and not option.count and option.nargs != 0
+
+
+def resolve(line: str) -> tuple[str, list[str]]:
+    """The command path a README line invokes (``"register list"``) and what is wrong with the line.
+
+    Sub-command names are followed down the click tree; every option must exist on the command it is given to
+    (``--config`` before the sub-command, ``--jobs`` after it); positional arguments are not checked.
+    """
+    tokens = shlex.split(line)[1:]
+    node: click.Command = cli
+    path: list[str] = []
+    problems: list[str] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        where = "'" + " ".join(["dpa", *path]) + "'"
+        if token.startswith("-") and token != "-":
+            name = token.split("=", 1)[0]
+            options = {
+                n: p for p in node.get_params(click.Context(node)) for n in p.opts if isinstance(p, click.Option)
+            }
+            option = options.get(name)
+            if option is None:
+                problems.append(f"{line}: {where} has no option {name}")
+            elif _takes_value(option) and "=" not in token:
+                index += 1
+            continue
+        if isinstance(node, click.Group):
+            if token not in node.commands:
+                problems.append(f"{line}: {where} has no command '{token}'")
+                break
+            node = node.commands[token]
+            path.append(token)
+    if not problems and isinstance(node, click.Group) and not {"--help", "-h", "--version"} & set(tokens):
+        problems.append(f"{line}: {' '.join(['dpa', *path])} is a group, not a command")
+    return " ".join(path), problems
+
+
+def test_the_readme_shows_commands() -> None:
+    assert len(readme_command_lines()) > 20
+
+
+def test_every_command_the_readme_shows_exists() -> None:
+    problems = [problem for line in readme_command_lines() for problem in resolve(line)[1]]
+    assert problems == []
+
+
+def test_every_command_has_an_example_in_the_readme() -> None:
+    shown = {resolve(line)[0] for line in readme_command_lines()}
+    missing = [f"dpa {command}" for command in all_commands(cli) if command not in shown]
+    assert missing == [], "add an example of each to a code block in README.md"
+
+
+def test_the_readme_check_catches_what_it_should() -> None:
+    assert resolve("dpa --config x.toml register list --status effective") == ("register list", [])
+    assert resolve("dpa batch crm.csv --jobs 2 --dry-run") == ("batch", [])
+    assert resolve("dpa registr list")[1] == ["dpa registr list: 'dpa' has no command 'registr'"]
+    assert resolve("dpa batch crm.csv --workers 2")[1] == [
+        "dpa batch crm.csv --workers 2: 'dpa batch' has no option --workers"
+    ]
+    assert resolve("dpa register")[1] == ["dpa register: dpa register is a group, not a command"]
 
 
 def test_errors_are_one_line_without_traceback() -> None:

@@ -1,4 +1,7 @@
-"""The commands of sales and legal as separate processes: issue, sign, ingest, register; and their error paths."""
+"""The commands of sales and legal end to end: issue, sign, ingest, register; and their error paths.
+
+In-process through :func:`tests.cli_support.invoke`, except where the process itself matters: a missing passphrase
+with standard input closed or not a terminal must be one line, never a prompt or a hang."""
 
 from __future__ import annotations
 
@@ -7,30 +10,26 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from dpa.config import Config
+from tests.cli_support import Invoked, invoke
 from tests.conftest import REPO, config_file_for
-from tests.signing_support import DPA
+from tests.signing_support import DPA, run_dpa
 
 pytestmark = pytest.mark.libreoffice
 RECORD = REPO / "templates" / "examples" / "customer.toml"
 
 
-def dpa(config: Path, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*DPA, "--config", str(config), *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        env=env or os.environ.copy(),
-        timeout=300,
-    )
+def dpa(config: Path, *args: str | Path) -> Invoked:
+    return invoke("--config", config, *args)
 
 
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+def one_line_error(result: Invoked | subprocess.CompletedProcess[str]) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dpa: error:"), result.stderr
     return lines[0]
@@ -41,9 +40,10 @@ def test_issue_sign_ingest_and_the_register(signing_config: Config, tmp_path: Pa
     tsa = signing_config.tsa.urls[0]
     issued = tmp_path / "C-10001.pdf"
 
-    # no passphrase in the environment: one clear line, nothing written, nothing registered
-    env = {k: v for k, v in os.environ.items() if k != "DPA_DEV_PROCESSOR_PASSPHRASE"}
-    result = dpa(config, "issue", RECORD, "-o", issued, "--tsa", tsa, env=env)
+    # no passphrase in the environment (a real process, stdin not a terminal): one clear line, nothing written,
+    # nothing registered
+    args = ("--config", str(config), "issue", str(RECORD), "-o", str(issued), "--tsa", tsa)
+    result = run_dpa(*args, env={"DPA_DEV_PROCESSOR_PASSPHRASE": None})
     assert result.returncode == 1
     assert "DPA_DEV_PROCESSOR_PASSPHRASE" in one_line_error(result)
     assert not issued.exists() and not (tmp_path / "register.sqlite3").exists()
@@ -107,6 +107,26 @@ def test_issue_sign_ingest_and_the_register(signing_config: Config, tmp_path: Pa
     assert not issued.exists() and not stored.exists()
     tombstone = json.loads(dpa(config, "register", "list", "--json").stdout)
     assert tombstone["status"] == "purged" and tombstone["name"] is None and tombstone["issued_sha256"]
+
+
+def test_missing_passphrase_with_stdin_closed(signing_config: Config, tmp_path: Path) -> None:
+    """Standard input closed altogether (file descriptor 0 not open, as under some schedulers): no prompt, no
+    traceback, one line naming the variable."""
+    config = config_file_for(signing_config, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "DPA_DEV_PROCESSOR_PASSPHRASE"}
+    command = [*DPA, "--config", str(config), "issue", str(RECORD), "-o", str(tmp_path / "x.pdf")]
+    command += ["--tsa", signing_config.tsa.urls[0]]
+    result = subprocess.run(
+        [sys.executable, "-c", "import os, subprocess, sys; os.close(0); sys.exit(subprocess.call(sys.argv[1:]))"]
+        + command,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "DPA_DEV_PROCESSOR_PASSPHRASE" in one_line_error(result)
+    assert not (tmp_path / "x.pdf").exists()
 
 
 def test_bad_input_to_the_register_commands(signing_config: Config, tmp_path: Path) -> None:

@@ -49,18 +49,21 @@ def test_killed_soffice_is_restarted_and_the_job_retried() -> None:
         pdf = pool.convert(docx_bytes("na de crash"))
         assert pdf.startswith(b"%PDF-")
         assert pool.soffice_pids() and pool.soffice_pids() != [pid]
+        assert (pool.retries, pool.restarts) == (1, 1), "the job was retried once, on one fresh soffice"
 
 
 def test_crash_during_a_conversion_is_retried_once() -> None:
     with Converter(1) as pool:
         pool.convert(docx_bytes("warm"))
         (pid,) = pool.soffice_pids()
-        big = docx_bytes("lang document " * 20000)
-        killer = threading.Timer(0.05, lambda: os.kill(pid, signal.SIGKILL))
+        assert (pool.retries, pool.restarts) == (0, 0)
+        os.kill(pid, signal.SIGSTOP)  # it cannot finish the conversion before the kill lands
+        killer = threading.Timer(0.5, lambda: os.kill(pid, signal.SIGKILL))
         killer.start()
-        pdf = pool.convert(big)
+        pdf = pool.convert(docx_bytes("lang document " * 2000))
         killer.join()
         assert pdf.startswith(b"%PDF-") and gone(pid)
+        assert (pool.retries, pool.restarts) == (1, 1), "the crashed conversion was retried on a fresh soffice"
 
 
 def test_hung_soffice_is_replaced_and_the_job_retried() -> None:
@@ -73,6 +76,7 @@ def test_hung_soffice_is_replaced_and_the_job_retried() -> None:
         assert 2 <= time.monotonic() - started < 30
         assert gone(pid), "the hung soffice was killed"
         assert pool.soffice_pids() != [pid]
+        assert (pool.retries, pool.restarts) == (1, 1)
 
 
 def test_hanging_twice_is_a_clear_error_and_the_pool_recovers() -> None:
@@ -98,8 +102,11 @@ def test_hanging_twice_is_a_clear_error_and_the_pool_recovers() -> None:
             stop.set()
             freezer.join()
         assert len(frozen) == 2, "one retry on a fresh soffice, then the error"
+        assert (pool.retries, pool.restarts) == (1, 1)
         assert all(gone(pid) for pid in frozen)
+        pool.timeout_s = 60  # the recovery, not the 2 s limit, is under test (a cold soffice on a loaded machine)
         assert pool.convert(docx_bytes("weer goed")).startswith(b"%PDF-")
+        assert (pool.retries, pool.restarts) == (1, 2), "the next job starts a fresh soffice without a retry"
 
 
 def test_parallel_workers() -> None:
@@ -115,3 +122,4 @@ def test_parallel_workers() -> None:
         for thread in threads:
             thread.join()
         assert len(results) == 6 and all(r.startswith(b"%PDF-") for r in results)
+        assert (pool.retries, pool.restarts) == (0, 0)

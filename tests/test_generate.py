@@ -17,9 +17,10 @@ from dpa.errors import AssemblyError
 from dpa.files import write_atomic
 from dpa.records import CustomerRecord
 from dpa.workflows.issue import assemble
+from tests.cli_support import Invoked, invoke
 from tests.conftest import REPO, docx_bytes, make_record
 from tests.seedtext import normalise, page_words, pdf_text, seed_sentences
-from tests.signing_support import DPA, numbers_without_xref_entry
+from tests.signing_support import numbers_without_xref_entry
 
 pytestmark = pytest.mark.libreoffice
 
@@ -197,8 +198,8 @@ def broken_template_copy(tmp_path: Path, replacements: dict[str, str]) -> Path:
     return root
 
 
-def dpa(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*DPA, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+def dpa(*args: str, cwd: Path | None = None) -> Invoked:
+    return invoke(*args, cwd=cwd)
 
 
 def test_templates_check_good_and_broken(tmp_path: Path) -> None:

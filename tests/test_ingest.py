@@ -59,6 +59,7 @@ def test_issue_countersign_ingest_becomes_effective(local_config: Config, tmp_pa
         assert len(register.agreements()) == 1
 
 
+@pytest.mark.tampered("edited.pdf")  # one byte of the issued part changed on purpose
 def test_regenerated_or_edited_file_is_refused(local_config: Config, tmp_path: Path) -> None:
     _issued, returned, _ = issue_and_countersign(local_config, tmp_path)
     edited = tmp_path / "edited.pdf"

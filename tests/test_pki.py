@@ -16,7 +16,7 @@ from dpa.config import load_config
 from dpa.devtools import devpki
 from dpa.devtools.devpki import DEV_MARKER, DevPki, init_dev_pki, read_secrets_env
 from dpa.errors import ConfigError
-from tests.signing_support import run_dpa
+from tests.cli_support import invoke
 
 
 def _subject_cn(cert: x509.Certificate) -> str:
@@ -100,13 +100,13 @@ def test_pki_init_refuses_to_overwrite(tmp_path: Path) -> None:
 
 def test_cli_pki_init(tmp_path: Path) -> None:
     target = tmp_path / "dev"
-    first = run_dpa("pki", "init", str(target), "--key-type", "ec")
+    first = invoke("pki", "init", str(target), "--key-type", "ec")
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == str(target / "dpa.toml")
     assert "NIET VOOR PRODUCTIE" in first.stderr
     cert = x509.load_pem_x509_certificate((target / "processor.pem").read_bytes())
     assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
-    second = run_dpa("pki", "init", str(target))
+    second = invoke("pki", "init", str(target))
     assert second.returncode == 1
     assert second.stderr.startswith("dpa: error:") and "already contains a PKI" in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1

@@ -21,6 +21,7 @@ from dpa.devtools.devpki import DevPki
 from dpa.errors import ConfigError, SigningError, TimestampError
 from dpa.signing.output import default_output_path
 from dpa.signing.sign import SigningSession, sign_pdf
+from tests.cli_support import invoke
 from tests.seedtext import page_words
 from tests.signing_support import (
     TsaProcess,
@@ -35,7 +36,6 @@ from tests.signing_support import (
     pdffonts,
     pdfsig,
     qpdf_check,
-    run_dpa,
     with_tsa_urls,
     xref_revisions,
 )
@@ -300,14 +300,12 @@ def test_no_tsa_configured(signing_config: Config, unsigned_pdf: Path) -> None:
 def test_cli_sign(dev_pki: DevPki, tsa_server: TsaProcess, unsigned_pdf: Path, nssdir: Path, tmp_path: Path) -> None:
     env = dict(dev_pki.secrets)
     config = str(dev_pki.config_path)
-    first = run_dpa(
-        "--config", config, "sign", str(unsigned_pdf), "--as", "processor", "--tsa", tsa_server.url, env=env
-    )
+    first = invoke("--config", config, "sign", str(unsigned_pdf), "--as", "processor", "--tsa", tsa_server.url, env=env)
     assert first.returncode == 0, first.stderr
     half = Path(first.stdout.strip())
     assert half == tmp_path / "agreement.processor-signed.pdf"
     assert "certified processor_signature as ipcall.me" in first.stderr
-    second = run_dpa(
+    second = invoke(
         "--config", config, "-q", "sign", str(half), "--as", "controller", "--tsa", tsa_server.url,
         "-o", str(tmp_path / "final.pdf"), env=env,
     )  # fmt: skip
@@ -321,12 +319,12 @@ def test_cli_sign(dev_pki: DevPki, tsa_server: TsaProcess, unsigned_pdf: Path, n
 
 def test_cli_sign_with_p12_override(dev_pki: DevPki, tsa_server: TsaProcess, unsigned_pdf: Path) -> None:
     env = dict(dev_pki.secrets)
-    first = run_dpa(
+    first = invoke(
         "--config", str(dev_pki.config_path), "sign", str(unsigned_pdf), "--as", "processor",
         "--tsa", tsa_server.url, env=env,
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
-    second = run_dpa(
+    second = invoke(
         "--config", str(dev_pki.config_path), "sign", first.stdout.strip(), "--as", "controller",
         "--tsa", tsa_server.url, "--p12", str(dev_pki.directory / "controller.p12"),
         "--passphrase-env", devpki.CONTROLLER_PASSPHRASE_ENV, env=env,
@@ -340,7 +338,7 @@ def test_cli_errors_are_one_line_without_secrets(
 ) -> None:
     config = str(dev_pki.config_path)
     wrong = {**dev_pki.secrets, devpki.PROCESSOR_PASSPHRASE_ENV: "wrong-secret-value"}
-    result = run_dpa(
+    result = invoke(
         "--config", config, "sign", str(unsigned_pdf), "--as", "processor", "--tsa", tsa_server.url, env=wrong
     )
     assert result.returncode == 1
@@ -349,21 +347,21 @@ def test_cli_errors_are_one_line_without_secrets(
     assert "Traceback" not in result.stderr
 
     dead = f"http://127.0.0.1:{free_port()}/"
-    down = run_dpa(
+    down = invoke(
         "--config", config, "sign", str(unsigned_pdf), "--as", "processor", "--tsa", dead, env=dev_pki.secrets
     )
     assert down.returncode == 1 and "no time-stamping authority" in down.stderr
 
-    same = run_dpa(
+    same = invoke(
         "--config", config, "sign", str(unsigned_pdf), "--as", "processor", "-o", str(unsigned_pdf),
         "--tsa", tsa_server.url, env=dev_pki.secrets,
     )  # fmt: skip
     assert same.returncode == 1 and "--in-place" in same.stderr
-    usage = run_dpa("--config", config, "sign", str(unsigned_pdf), "--as", "processor", "--in-place", "-o", "x.pdf")
+    usage = invoke("--config", config, "sign", str(unsigned_pdf), "--as", "processor", "--in-place", "-o", "x.pdf")
     assert usage.returncode == 2
     assert _files(tmp_path) == ["agreement.pdf"]
 
-    no_ts = run_dpa(
+    no_ts = invoke(
         "--config", config, "sign", str(unsigned_pdf), "--as", "processor", "--no-timestamp", env=dev_pki.secrets
     )
     assert no_ts.returncode == 0 and "WITHOUT a timestamp" in no_ts.stderr

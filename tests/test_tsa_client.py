@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -107,6 +108,91 @@ def test_retries_are_bounded(signing_config: Config) -> None:
     stamper.close()
 
 
+def test_one_http_connection_for_a_whole_run(signing_config: Config, tsa_server: TsaProcess) -> None:
+    """One session and one kept-alive connection serve every request (basic auth on)."""
+    stamper = timestamper_from_config(signing_config)
+    try:
+        for _ in range(5):
+            assert stamper.timestamp(DIGEST).url == tsa_server.url
+        pools = stamper.session.get_adapter(tsa_server.url).poolmanager.pools
+        assert [pools[key].num_connections for key in pools.keys()] == [1]  # noqa: SIM118 - it has no __iter__
+    finally:
+        stamper.close()
+
+
+def test_retries_do_not_block_the_event_loop(signing_config: Config) -> None:
+    """urllib3 backs off in the HTTP thread: other coroutines keep running while a dead TSA is retried."""
+    roots = load_trust_roots(signing_config.trust.roots)
+    stamper = DpaTimeStamper([_dead_url()], trust_roots=roots, retries=3, retry_delay_s=0.1)
+    ticks = 0
+
+    async def ticker(done: asyncio.Event) -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def both() -> float:
+        done = asyncio.Event()
+        task = asyncio.create_task(ticker(done))
+        start = time.monotonic()
+        with pytest.raises(TimestampError, match=r"connection refused\) \(after 4 attempts\)"):
+            await stamper.async_timestamp_info(DIGEST, "sha256")
+        elapsed = time.monotonic() - start
+        done.set()
+        await task
+        return elapsed
+
+    try:
+        elapsed = asyncio.run(both())
+    finally:
+        stamper.close()
+    assert elapsed >= 0.5, "urllib3 backed off (0 + 0.2 + 0.4 s)"
+    assert ticks >= elapsed / 0.01 / 4, f"the event loop stalled: {ticks} ticks in {elapsed:.2f} s"
+
+
+def test_server_errors_are_retried(dev_authority: TimestampAuthority, signing_config: Config) -> None:
+    """A 503 is retried (urllib3's Retry on the session), the second answer is used."""
+    answers: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            req = tsp.TimeStampReq.load(self.rfile.read(int(self.headers["Content-Length"])))
+            if not answers:
+                answers.append(503)
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            answers.append(200)
+            reply = _granted(dev_authority, req["message_imprint"], nonce=req["nonce"].native)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serving(Handler) as url:
+        _stamp(url, signing_config)
+    assert answers == [503, 200]
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serving(Busy) as url, pytest.raises(TimestampError, match=r"HTTP 503 .*\(after 2 attempts\)"):
+        _stamp(url, signing_config)
+
+
 def test_timeout_on_a_silent_tsa(signing_config: Config) -> None:
     roots = load_trust_roots(signing_config.trust.roots)
     with socket.socket() as silent:  # accepts connections (backlog) but never answers
@@ -122,6 +208,20 @@ def test_timeout_on_a_silent_tsa(signing_config: Config) -> None:
 
 
 # --- a TSA that answers, but wrongly ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` served on loopback in a thread; yields its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @contextlib.contextmanager
@@ -141,15 +241,8 @@ def rogue_tsa(respond: Callable[[tsp.TimeStampReq], bytes]) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler) as url:
+        yield url
 
 
 def _granted(authority: TimestampAuthority, imprint: tsp.MessageImprint, nonce: int | None) -> bytes:

@@ -12,7 +12,6 @@ import io
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from pyhanko.sign.fields import SigFieldSpec
 
 from dpa.config import Config, VerifyConfig
 from dpa.devtools.devpki import DevPki, issue_cert
-from dpa.signing.sign import SigningSession
 from dpa.signing.timestamps import timestamper_from_config
 from dpa.verify.effective_date import AMSTERDAM
 from dpa.verify.report import (
@@ -138,20 +136,33 @@ def test_verify_file_and_one_worker_for_many(good: tamper.Signed, verifier: Veri
 
 
 def test_certificate_expired_after_its_timestamp_still_passes(
-    signing_config: Config, dev_pki: DevPki, good: tamper.Signed, verifier: Verifier, tmp_path: Path, nssdir: Path
+    assembled_agreement: bytes,
+    travel: tuple[tamper.TimeTravelPki, Path],
+    verifier: Verifier,
+    tmp_path: Path,
+    nssdir: Path,
 ) -> None:
-    """The certificate is judged at the trusted timestamp's time, not now."""
-    valid_until = dt.datetime.now(UTC) + dt.timedelta(seconds=3)
-    short = issue_cert(dev_pki.ca, "Kortstondige Klant", organization="Klant B.V.", not_after=valid_until)
-    overrides = {"controller": tamper.pem_signer(tmp_path, "short", short)}
-    with SigningSession(signing_config, overrides=overrides) as session:
-        signed, result = session.sign_bytes(good.half, "controller")
-    assert result.timestamp is not None and result.timestamp < valid_until
-    time.sleep(max(0.0, (valid_until - dt.datetime.now(UTC)).total_seconds()) + 1.5)
+    """The certificate is judged at the trusted timestamp's time, not now: a TSA whose clock stands at fixed past
+    moments stamps both signatures while the controller's certificate is valid; that certificate has expired since."""
+    pki = travel[0]
+    valid_until = dt.datetime(2026, 2, 1, tzinfo=UTC)
+    short = issue_cert(
+        pki.ca,
+        "Kortstondige Klant",
+        organization="Klant B.V.",
+        not_before=dt.datetime(2026, 1, 1, tzinfo=UTC),
+        not_after=valid_until,
+    )
+    with tamper.local_tsa(pki.tsa, fixed=dt.datetime(2026, 1, 20, 9, 0, tzinfo=UTC)) as stamper:
+        half = tamper.pyhanko_sign(assembled_agreement, "processor_signature", pki.processor, stamper, certify=True)
+    last_moment = valid_until - dt.timedelta(seconds=2)  # 2026-02-01 00:59:58 in Amsterdam
+    with tamper.local_tsa(pki.tsa, fixed=last_moment) as stamper:
+        signed = tamper.pyhanko_sign(half, "controller_signature", short, stamper)
     assert dt.datetime.now(UTC) > valid_until
     report = verifier.verify_bytes(signed, "expired-since.pdf")
     assert report.indication == TOTAL_PASSED, report.problems
-    assert report.complete and report.effective_date is not None
+    assert report.signatures[1].timestamp == last_moment
+    assert report.complete and report.effective_date == dt.date(2026, 2, 1)
     # pdfsig validates the certificate at the current time (and reports it expired), so only the digest is compared
     path = tmp_path / "expired-since.pdf"
     path.write_bytes(signed)

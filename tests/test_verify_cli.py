@@ -1,6 +1,6 @@
-"""``dpa verify`` as a separate process: JSON Lines with exactly the §5 keys, the readable report in
-Europe/Amsterdam time, exit codes 0/1/3/4, folders walked, --trust and --at, and hostile input (garbage,
-truncated, encrypted, huge) that gets a verdict and never a traceback."""
+"""``dpa verify`` (in-process; the exit codes and ``-P`` as a separate process): JSON Lines with exactly the §5
+keys, the readable report in Europe/Amsterdam time, exit codes 0/1/3/4, folders walked, --trust and --at, and
+hostile input (garbage, truncated, encrypted, huge) that gets a verdict and never a traceback."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from dpa.signing.timestamps import timestamper_from_config
 from dpa.verify.effective_date import amsterdam_text
 from dpa.verify.report import DOCUMENT_JSON_KEYS, SIGNATURE_JSON_KEYS
 from tests import tamper
+from tests.cli_support import Invoked, invoke
 from tests.signing_support import run_dpa
 
 pytestmark = pytest.mark.libreoffice
@@ -65,11 +66,11 @@ def files(
     return Files(paths, good.full, good.controller_time)
 
 
-def dpa_verify(config: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return run_dpa("--config", str(config), "verify", *(str(a) for a in args))
+def dpa_verify(config: Path, *args: str | Path) -> Invoked:
+    return invoke("--config", str(config), "verify", *(str(a) for a in args))
 
 
-def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+def assert_no_traceback(result: Invoked | subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stdout + result.stderr
     assert "internal error" not in result.stderr
 
@@ -127,11 +128,12 @@ def test_readable_report_shows_amsterdam_times(dev_pki: DevPki, files: Files) ->
     ],
 )
 def test_exit_codes(dev_pki: DevPki, files: Files, names: list[str], flags: list[str], code: int) -> None:
-    result = dpa_verify(dev_pki.config_path, *flags, *(files[n] for n in names))
+    result = run_dpa("--config", str(dev_pki.config_path), "verify", *flags, *(str(files[n]) for n in names))
     assert_no_traceback(result)
     assert result.returncode == code, result.stdout + result.stderr
 
 
+@pytest.mark.tampered("diep.pdf")  # nested 100 000 deep on purpose
 def test_hostile_input_gets_a_verdict(dev_pki: DevPki, files: Files, tmp_path: Path) -> None:
     empty = tmp_path / "leeg.pdf"
     empty.write_bytes(b"")
@@ -206,7 +208,7 @@ def test_at_and_usage_errors(dev_pki: DevPki, files: Files, tmp_path: Path) -> N
 
 
 def test_without_trust_roots_one_line_error(files: Files, tmp_path: Path) -> None:
-    result = run_dpa("verify", str(files["full"]), cwd=tmp_path)
+    result = invoke("verify", str(files["full"]), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith("dpa: error: no trust roots")
     assert_no_traceback(result)

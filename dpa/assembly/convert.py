@@ -4,6 +4,11 @@ Each worker is one headless soffice with its own user profile, driven over UNO b
 :mod:`dpa.assembly.uno_bridge` (run by the system Python, which has LibreOffice's ``uno`` module). A worker that
 crashes is restarted; a conversion that takes longer than the timeout kills that worker's whole process group
 and raises :class:`ConversionError`; the next conversion on that slot starts a fresh soffice.
+
+No LibreOffice outlives its owner: each bridge runs in a process group of its own that :meth:`_Worker.stop` kills
+whole; a bridge ends itself (and its soffice) when this process is gone, and soffice.bin carries a parent-death
+signal set by the bridge. (The bridge itself gets no ``PR_SET_PDEATHSIG``: workers are started from short-lived
+threads, and the kernel sends that signal when the forking *thread* ends.)
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class _Worker:
         self.root.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[str] | None = None
         self.soffice_pid: int | None = None
+        self.starts = 0
 
     def ensure_started(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -66,10 +72,11 @@ class _Worker:
                 text=True,
                 encoding="utf-8",
                 start_new_session=True,
-                env={**os.environ, "DPA_SOFFICE": str(self.soffice)},
+                env={**os.environ, "DPA_SOFFICE": str(self.soffice), "DPA_BRIDGE_OWNER": str(os.getpid())},
             )
         except OSError as exc:
             raise ConversionError(f"cannot start the LibreOffice bridge: {exc}") from None
+        self.starts += 1
         reply = self._read_reply(START_TIMEOUT_S, "start")
         pid = reply.get("pid")
         if not reply.get("ready") or not isinstance(pid, int):
@@ -142,6 +149,7 @@ class Converter:
             self._idle.put(worker)
         self._closed = False
         self._lock = threading.Lock()
+        self._retries = 0
 
     def __enter__(self) -> Converter:
         return self
@@ -169,6 +177,16 @@ class Converter:
         if errors:
             raise errors[0]
 
+    @property
+    def restarts(self) -> int:
+        """How many times a soffice was started again after one had been running (crash, hang, stop)."""
+        return sum(max(0, w.starts - 1) for w in self._workers)
+
+    @property
+    def retries(self) -> int:
+        """How many conversions were retried on a fresh soffice because theirs crashed or hung."""
+        return self._retries
+
     def soffice_pids(self) -> list[int]:
         """Process ids of the running soffice processes (for monitoring and fault tests)."""
         return [w.soffice_pid for w in self._workers if w.soffice_pid is not None]
@@ -195,6 +213,8 @@ class Converter:
                     except _WorkerLost:
                         if attempt == 2:
                             raise
+                        with self._lock:
+                            self._retries += 1
                 try:
                     return target.read_bytes()
                 except OSError:

@@ -5,13 +5,20 @@ with its own user profile, connects to it over a private pipe, prints ``{"ready"
 conversion per line of JSON on stdin (``{"input": DOCX, "output": PDF}``), answering one line of JSON on stdout
 (``{"ok": true}`` or ``{"ok": false, "error": ...}``). On end of input it shuts soffice down. The parent kills the
 whole process group when a conversion hangs; this script does no timing of its own.
+
+Nothing outlives its owner: soffice.bin gets a parent-death signal (``PR_SET_PDEATHSIG``: killed when this bridge
+ends, however it ends), and the bridge ends itself, soffice first, as soon as its own parent is gone (end of input
+when idle; a watchdog thread when a conversion hangs).
 """
 
 import contextlib
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -24,6 +31,28 @@ from com.sun.star.connection import NoConnectException  # type: ignore[import-no
 SOFFICE = os.environ.get("DPA_SOFFICE", "/usr/lib/libreoffice/program/soffice.bin")
 RESTART_REQUESTED = 81  # soffice.bin's exit status after creating a fresh user profile: "start me again"
 CONNECT_TIMEOUT_S = 60.0
+PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+_BRIDGE_PID = os.getpid()
+_current = {}  # "soffice": the running soffice.bin process, for the watchdog
+
+
+def die_with_bridge():
+    """``preexec_fn`` of soffice.bin: SIGKILL when the bridge ends (and at once if it already has)."""
+    _prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != _BRIDGE_PID:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def watch_parent(parent):
+    """Daemon thread: when the process that started the bridge is gone, kill soffice and end the bridge."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    soffice = _current.get("soffice")
+    if soffice is not None:
+        with contextlib.suppress(OSError):
+            soffice.kill()
+    os._exit(75)
 
 
 def prop(name, value):
@@ -36,7 +65,7 @@ def prop(name, value):
 
 def launch(profile_dir, pipe):
     """Start soffice.bin headless with its own profile, listening on a private pipe."""
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [
             SOFFICE,
             "--headless",
@@ -52,7 +81,10 @@ def launch(profile_dir, pipe):
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_bridge,
     )
+    _current["soffice"] = process
+    return process
 
 
 def start(profile_dir):
@@ -111,6 +143,8 @@ def soffice_died(process):
 def main():
     """Serve conversion requests from stdin until end of input, then shut soffice down."""
     profile_dir = sys.argv[1]
+    owner = int(os.environ.get("DPA_BRIDGE_OWNER") or os.getppid())
+    threading.Thread(target=watch_parent, args=(owner,), daemon=True).start()
     process, desktop = start(profile_dir)
     out = sys.stdout
     out.write(json.dumps({"ready": True, "pid": process.pid}) + "\n")

@@ -83,7 +83,7 @@ def configure_logging(verbose: bool) -> None:
 
 def secret_prompt() -> Callable[[str], str] | None:
     """Ask for passphrases and PINs on the terminal, but only when one is attached (never in scripts)."""
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():  # None: file descriptor 0 was closed when dpa started
         return None
 
     def prompt(what: str) -> str:

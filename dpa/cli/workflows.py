@@ -265,7 +265,7 @@ def _batch_progress(app: AppContext) -> Iterator[Callable[[BatchProgress], None]
     if app.quiet:
         yield lambda _progress: None
         return
-    if sys.stderr.isatty():
+    if sys.stderr is not None and sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(

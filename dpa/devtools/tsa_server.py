@@ -34,7 +34,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
 
 from dpa.config import Config, TsaServerConfig
 from dpa.devtools.http_service import ServiceHttpServer
@@ -42,7 +41,7 @@ from dpa.devtools.revocation import RevocationResponder, responder_from_config
 from dpa.errors import ConfigError
 from dpa.signing.keys import SecretPrompt, read_secret
 from dpa.signing.rfc3161 import TimeStampResponse
-from dpa.signing.trust import load_certificates
+from dpa.signing.trust import asn1_certificate, load_certificates
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +62,8 @@ class TimestampAuthority:
     ) -> None:
         check_tsa_certificate(cert, key)
         self._key = key
-        self._cert = translate_pyca_cryptography_cert_to_asn1(cert)
-        self._certs = [self._cert, *(translate_pyca_cryptography_cert_to_asn1(c) for c in chain)]
+        self._cert = asn1_certificate(cert)
+        self._certs = [self._cert, *(asn1_certificate(c) for c in chain)]
         self._policy = policy_oid
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         issuer_serial = {

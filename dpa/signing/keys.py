@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import keys as asn1_keys
 from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -26,10 +27,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
-from pyhanko.keys.internal import (
-    translate_pyca_cryptography_cert_to_asn1,
-    translate_pyca_cryptography_key_to_asn1,
-)
 from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
 from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.signers import Signer, SimpleSigner
@@ -38,7 +35,7 @@ from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_p
 
 from dpa.config import Config, Pkcs11Config, SignerConfig
 from dpa.errors import ConfigError, SigningError
-from dpa.signing.trust import load_certificates
+from dpa.signing.trust import asn1_certificate, load_certificates
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +91,12 @@ class PadesSignedAttributes(SignedAttributeProviderSpec):
         yield self._attribute
 
 
+def asn1_private_key(key: SigningKey) -> asn1_keys.PrivateKeyInfo:
+    """A parsed private key as the asn1crypto PKCS#8 structure pyHanko's :class:`SimpleSigner` takes."""
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return asn1_keys.PrivateKeyInfo.load(der)
+
+
 class ParsedKeySigner(SimpleSigner):
     """A :class:`SimpleSigner` that signs with a private key object parsed once, not once per signature."""
 
@@ -105,7 +108,7 @@ class ParsedKeySigner(SimpleSigner):
     ) -> None:
         super().__init__(
             signing_cert=signing_cert,
-            signing_key=translate_pyca_cryptography_key_to_asn1(private_key),
+            signing_key=asn1_private_key(private_key),
             cert_registry=cert_registry,
         )
         self._private_key = private_key
@@ -151,7 +154,7 @@ class LoadedSigner:
     @property
     def asn1_certificate(self) -> asn1_x509.Certificate:
         """The certificate as an asn1crypto object (what pyHanko and certvalidator use)."""
-        return translate_pyca_cryptography_cert_to_asn1(self.certificate)
+        return asn1_certificate(self.certificate)
 
     def close(self) -> None:
         """Release the key's resources (logs out of a PKCS#11 token); safe to call twice."""
@@ -268,7 +271,7 @@ def _load_pkcs12(
     if key is None or cert is None:
         raise SigningError(f"the PKCS#12 file {path} (named in {where}) must hold one private key and its certificate")
     signing_key = _check_key_type(key, str(path))
-    chain = [translate_pyca_cryptography_cert_to_asn1(c) for c in others] + extra_chain
+    chain = [asn1_certificate(c) for c in others] + extra_chain
     return _simple(signing_key, cert, chain, f"PKCS#12 file {path}", where)
 
 
@@ -382,7 +385,7 @@ def _simple(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ):
         raise SigningError(f"the certificate of {where} does not belong to its private key ({source})")
-    asn1_cert = translate_pyca_cryptography_cert_to_asn1(cert)
+    asn1_cert = asn1_certificate(cert)
     chain = list(chain)
     registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]
     registry.register_multiple([asn1_cert, *chain])

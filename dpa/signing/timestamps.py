@@ -5,8 +5,12 @@ its CMS signature is intact, and the TSA certificate chains to a configured trus
 timeStamping (checked once per certificate and remembered for the session). When no TSA returns such a token the
 signing fails with :class:`~dpa.errors.TimestampError` — dpa never silently signs without a timestamp.
 
-One :class:`requests.Session` serves every request of a run (pyHanko's own HTTP client opens a new connection and
-reloads the CA bundle per request).
+pyHanko does the protocol: :class:`DpaTimeStamper` is its :class:`~pyhanko.sign.timestamps.TimeStamper` (the
+request with its nonce, the cached token for size estimates), and each URL is a transport-only ``TimeStamper``
+(:class:`HttpTransport`, only ``async_request_tsa_response`` overridden) on one shared :class:`requests.Session`
+for the whole run (pyHanko's own HTTP client opens a new connection and reloads the CA bundle per request).
+Retries are urllib3's :class:`~urllib3.util.Retry` on that session (connection errors, time-outs, 429 and 5xx,
+with backoff), run in a worker thread: nothing sleeps inside the event loop.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import datetime as dt
 import hashlib
 import logging
 import socket
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,10 +28,12 @@ from asn1crypto import cms, core, tsp, x509
 from cryptography import x509 as pyca_x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.timestamps.common_utils import get_nonce
 from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.util import Retry
 
 from dpa.config import Config
 from dpa.errors import ConfigError, TimestampError
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 MAX_REPLY_BYTES = 1024 * 1024
 DEFAULT_MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 SUPPORTED_DIGESTS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -55,18 +61,114 @@ class TimestampInfo:
 
 
 class _TryNext(Exception):
-    """This URL failed for a reason that retrying will not fix; go on with the next one."""
+    """This URL failed (after urllib3's retries, where retrying could help); go on with the next one."""
 
 
-class _Retry(Exception):
-    """This URL failed for a reason that may pass (connection, timeout, 5xx)."""
+def http_session(retries: int, backoff_s: float = 0.2) -> requests.Session:
+    """A session whose requests (POST included: a time-stamp request may be repeated) are retried by urllib3.
+
+    ``retries`` more attempts after a connection error, a time-out, HTTP 429 or 5xx; ``backoff_s`` is urllib3's
+    backoff factor. A ``Retry-After`` header is not obeyed, so that a TSA cannot stall a run.
+    """
+    retry = Retry(
+        total=max(0, retries),
+        allowed_methods=frozenset({"POST"}),
+        status_forcelist=RETRIED_STATUSES,
+        backoff_factor=backoff_s,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class HttpTransport(TimeStamper):
+    """pyHanko's ``TimeStamper`` for one URL with only the transport overridden: a shared session, basic auth,
+    a time-out, content-type and size checks, rejections read (asn1crypto's ``TimeStampResp`` cannot)."""
+
+    def __init__(
+        self, url: str, session: requests.Session, *, timeout_s: float, auth: tuple[str, str] | None, retries: int
+    ) -> None:
+        super().__init__(include_nonce=True)  # type: ignore[no-untyped-call]
+        self.url = url
+        self._session = session
+        self._timeout_s = timeout_s
+        self._auth = auth
+        self._attempts = max(0, retries) + 1
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        """POST ``req`` (urllib3 retries in a worker thread); the parsed reply, or :class:`_TryNext`."""
+        body = await asyncio.to_thread(self._post, req.dump())
+        try:
+            return TimeStampResponse.load(body)
+        except (ValueError, TypeError) as exc:
+            raise _TryNext(f"answer is not an RFC 3161 reply ({exc})") from None
+
+    def _post(self, request: bytes) -> bytes:
+        try:
+            response = self._session.post(
+                self.url,
+                data=request,
+                headers={"Content-Type": CONTENT_TYPE_QUERY, "Accept": CONTENT_TYPE_REPLY},
+                auth=self._auth,
+                timeout=self._timeout_s,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            raise _TryNext(self._failure(exc)) from None
+        with response:
+            self._check_status(response)
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                for chunk in response.iter_content(chunk_size=65536):
+                    size += len(chunk)
+                    if size > MAX_REPLY_BYTES:
+                        raise _TryNext("answer larger than 1 MiB")
+                    chunks.append(chunk)
+            except (requests.RequestException, OSError) as exc:
+                raise _TryNext(f"connection broke while reading the answer ({type(exc).__name__})") from None
+        return b"".join(chunks)
+
+    def _check_status(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status in (401, 403):
+            who = f"user '{self._auth[0]}'" if self._auth else "no credentials"
+            raise _TryNext(
+                f"HTTP {status}: the TSA refused {who}; check [tsa] username and the password environment "
+                "variable ([tsa] password_env)"
+            )
+        if status != 200:
+            retried = getattr(getattr(response.raw, "retries", None), "history", ())
+            tries = f" (after {len(retried) + 1} attempts)" if retried else ""
+            raise _TryNext(f"HTTP {status} {response.reason}{tries}")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != CONTENT_TYPE_REPLY:
+            raise _TryNext(f"answered with Content-Type '{content_type}', not {CONTENT_TYPE_REPLY}")
+
+    def _failure(self, exc: requests.RequestException) -> str:
+        """Why a request failed after urllib3's retries, in words."""
+        reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
+        tries = f" (after {self._attempts} attempts)" if self._attempts > 1 and reason is not None else ""
+        if isinstance(exc, requests.Timeout) or isinstance(reason, ReadTimeoutError):
+            return f"no answer within {self._timeout_s:g} s{tries}"
+        if isinstance(reason, ProtocolError):
+            return f"connection broke ({_root_cause(exc)}){tries}"
+        if isinstance(exc, requests.ConnectionError):
+            return f"cannot connect ({_root_cause(exc)}){tries}"
+        return f"request failed ({type(exc).__name__})"
 
 
 class DpaTimeStamper(TimeStamper):
     """An RFC 3161 client over HTTP(S) with failover, retries, basic auth and token validation.
 
     Use one instance for a whole run: it keeps the HTTP connection, pyHanko's cached size-estimation token and the
-    TSA certificates already validated. Not thread-safe; use one per thread.
+    TSA certificates already validated. Not thread-safe; use one per thread. Without a ``session`` it makes one
+    with :func:`http_session` (``retries``, backoff factor ``retry_delay_s``); a given session is used as it is,
+    with its own retry policy.
     """
 
     def __init__(
@@ -90,13 +192,12 @@ class DpaTimeStamper(TimeStamper):
                 "[trust] tsa_roots"
             )
         self.urls = tuple(urls)
-        self.timeout_s = timeout_s
-        self.retries = max(0, retries)
-        self.retry_delay_s = retry_delay_s
         self.max_clock_skew = max_clock_skew
-        self._auth = auth
         self._own_session = session is None
-        self.session = session or requests.Session()
+        self.session = session or http_session(retries, retry_delay_s)
+        self._transports = [
+            HttpTransport(url, self.session, timeout_s=timeout_s, auth=auth, retries=retries) for url in self.urls
+        ]
         self._validation_context: ValidationContext = validation_context(trust_roots)
         self._trusted_tsa_certs: set[bytes] = set()
         self.last: TimestampInfo | None = None
@@ -119,92 +220,27 @@ class DpaTimeStamper(TimeStamper):
         if md_algorithm not in SUPPORTED_DIGESTS:
             raise TimestampError(f"dpa does not request timestamps with digest algorithm {md_algorithm}")
         problems: list[str] = []
-        for url in self.urls:
-            for attempt in range(self.retries + 1):
-                try:
-                    info = await self._one_request(url, message_digest, md_algorithm)
-                except _Retry as exc:
-                    reason = str(exc)
-                    log.info("TSA %s attempt %d failed: %s", url, attempt + 1, reason)
-                    if attempt < self.retries:
-                        time.sleep(self.retry_delay_s * (attempt + 1))
-                        continue
-                    tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                    problems.append(f"{url}: {reason}{tries}")
-                except _TryNext as exc:
-                    log.info("TSA %s failed: %s", url, exc)
-                    problems.append(f"{url}: {exc}")
-                else:
-                    self.last = info
-                    return info
-                break
+        for transport in self._transports:
+            nonce, request = self.request_cms(message_digest, md_algorithm)  # type: ignore[no-untyped-call]
+            try:
+                reply = await transport.async_request_tsa_response(request)
+                info = await self._check_reply(transport.url, reply, nonce, message_digest, md_algorithm)
+            except _TryNext as exc:
+                log.info("TSA %s failed: %s", transport.url, exc)
+                problems.append(f"{transport.url}: {exc}")
+                continue
+            self.last = info
+            return info
         raise TimestampError(
             "no time-stamping authority returned a valid timestamp, so nothing was signed: " + "; ".join(problems)
         )
 
-    # --- one request -------------------------------------------------------------------------------------------
-
-    async def _one_request(self, url: str, message_digest: bytes, md_algorithm: str) -> TimestampInfo:
-        nonce: int = get_nonce()  # type: ignore[no-untyped-call]
-        request = tsp.TimeStampReq(
-            {
-                "version": 1,
-                "message_imprint": {
-                    "hash_algorithm": {"algorithm": md_algorithm},
-                    "hashed_message": message_digest,
-                },
-                "nonce": nonce,
-                "cert_req": True,
-            }
-        )
-        try:
-            response = self.session.post(
-                url,
-                data=request.dump(),
-                headers={"Content-Type": CONTENT_TYPE_QUERY, "Accept": CONTENT_TYPE_REPLY},
-                auth=self._auth,
-                timeout=self.timeout_s,
-                stream=True,
-            )
-        except requests.Timeout:
-            raise _Retry(f"no answer within {self.timeout_s:g} s") from None
-        except requests.ConnectionError as exc:
-            raise _Retry(f"cannot connect ({_root_cause(exc)})") from None
-        except requests.RequestException as exc:
-            raise _TryNext(f"request failed ({type(exc).__name__})") from None
-        with response:
-            status = response.status_code
-            if status in (401, 403):
-                who = f"user '{self._auth[0]}'" if self._auth else "no credentials"
-                raise _TryNext(
-                    f"HTTP {status}: the TSA refused {who}; check [tsa] username and the password environment "
-                    "variable ([tsa] password_env)"
-                )
-            if status == 429 or status >= 500:
-                raise _Retry(f"HTTP {status} {response.reason}")
-            if status != 200:
-                raise _TryNext(f"HTTP {status} {response.reason}")
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if content_type != CONTENT_TYPE_REPLY:
-                raise _TryNext(f"answered with Content-Type '{content_type}', not {CONTENT_TYPE_REPLY}")
-            chunks: list[bytes] = []
-            size = 0
-            try:
-                for chunk in response.iter_content(chunk_size=65536):
-                    size += len(chunk)
-                    if size > MAX_REPLY_BYTES:
-                        raise _TryNext("answer larger than 1 MiB")
-                    chunks.append(chunk)
-            except (requests.RequestException, OSError) as exc:
-                raise _Retry(f"connection broke while reading the answer ({type(exc).__name__})") from None
-            body = b"".join(chunks)
-        return await self._check_reply(url, body, nonce, message_digest, md_algorithm)
+    # --- checking the reply ------------------------------------------------------------------------------------
 
     async def _check_reply(
-        self, url: str, body: bytes, nonce: int, message_digest: bytes, md_algorithm: str
+        self, url: str, reply: tsp.TimeStampResp, nonce: int, message_digest: bytes, md_algorithm: str
     ) -> TimestampInfo:
         try:
-            reply = TimeStampResponse.load(body)
             status_info = reply["status"]
             status = status_info["status"].native
         except (ValueError, TypeError) as exc:
@@ -392,7 +428,9 @@ def _root_cause(exc: BaseException) -> str:
 
 __all__ = [
     "DpaTimeStamper",
+    "HttpTransport",
     "TimestampInfo",
+    "http_session",
     "timestamper_from_config",
     "token_gen_time",
     "tst_signer_certificate",

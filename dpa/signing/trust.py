@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from asn1crypto import pem, x509
+from cryptography import x509 as pyca_x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import ValidationContext
 
 from dpa.errors import ConfigError
@@ -34,6 +36,11 @@ def load_certificates(path: Path, what: str = "certificate file") -> list[x509.C
     if not certs:
         raise ConfigError(f"the {what} {path} contains no certificate")
     return certs
+
+
+def asn1_certificate(cert: pyca_x509.Certificate) -> x509.Certificate:
+    """A ``cryptography`` certificate as the asn1crypto object pyHanko and certvalidator use (same DER)."""
+    return x509.Certificate.load(cert.public_bytes(Encoding.DER))
 
 
 def load_trust_roots(paths: Iterable[Path]) -> list[x509.Certificate]:

@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dpa.config import Config
 from dpa.errors import ConfigError, VerificationError
+from dpa.processes import die_with_parent
 from dpa.verify.effective_date import to_utc, utc_iso
 from dpa.verify.inputs import NotChecked, TooLarge, der_base64, iter_pdf_paths, load_trust, read_regular_file
 from dpa.verify.report import (
@@ -79,6 +80,7 @@ class _Worker:
             env=env,
             cwd=package_parent,
             start_new_session=True,  # a Ctrl-C in the terminal reaches the parent, which then ends the worker
+            preexec_fn=die_with_parent(),  # and a parent killed outright takes the worker with it
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin: IO[bytes] = self.process.stdin

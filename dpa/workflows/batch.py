@@ -104,6 +104,8 @@ class BatchSummary:
     invalid: tuple[RowProblem, ...]
     elapsed_s: float
     stopped: str | None = None
+    conversion_retries: int = 0
+    """Conversions retried on a fresh soffice after theirs crashed or hung (each still succeeded or failed)."""
 
     @property
     def docs_per_minute(self) -> float:
@@ -197,6 +199,7 @@ def _run_locked(
         manifest.append(problem.raw_id, "error", "", "", problem.message)
     manifest.sync()
     progress = Progress(total)
+    retries = 0
     session = SigningSession(config, tsa_urls=options.tsa_urls) if options.sign else None
     try:
         if session is not None:
@@ -220,6 +223,7 @@ def _run_locked(
                 progress,
                 on_progress,
             )
+            retries = converter.retries
     finally:
         if session is not None:
             session.close()
@@ -232,6 +236,7 @@ def _run_locked(
         invalid=validated.problems,
         elapsed_s=time.monotonic() - progress.started,
         stopped=stopped,
+        conversion_retries=retries,
     )
 
 
