@@ -57,6 +57,14 @@ def _verify_moment(ctx: click.Context, param: click.Parameter, value: str | None
 )
 @click.option("--require-complete", is_flag=True, help="Exit 4 when a document passes but a party has not signed yet.")
 @click.option(
+    "--jobs",
+    "jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Verification workers side by side (default: one per core, never more than there are files); the "
+    "reports keep the order of the files.",
+)
+@click.option(
     "--at",
     "at",
     metavar="DATETIME",
@@ -82,6 +90,7 @@ def verify(
     require_complete: bool,
     at: datetime | None,
     report_pdf: Path | None,
+    jobs: int | None,
 ) -> None:
     """Verify signed agreements: a verdict per signature and per document, completeness, effective date.
 
@@ -100,13 +109,15 @@ def verify(
     Examples:
       dpa verify acme.signed.pdf
       dpa verify --require-complete --json returned/ > verdicts.jsonl
+      dpa verify --jobs 1 returned/
       dpa verify klant.pdf --trust klant-ca.pem --at 2027-01-31
       dpa verify klant.pdf --trust klant-ca.pem --trust-tsa klant-tsa-ca.pem
       dpa verify C-10001.signed.pdf --report C-10001.verification.pdf
     """
     import json
 
-    from dpa.verify.verifier import TOTAL_FAILED, TOTAL_PASSED, Verifier, exit_code, iter_pdf_paths
+    from dpa.verify.pool import VerifierPool, default_jobs
+    from dpa.verify.verifier import TOTAL_FAILED, TOTAL_PASSED, exit_code, iter_pdf_paths
 
     files = list(iter_pdf_paths(paths))
     if not files:
@@ -114,9 +125,9 @@ def verify(
     if report_pdf is not None and len(files) != 1:
         raise click.UsageError(f"--report takes exactly one PDF to verify, not {len(files)}")
     reports = []
-    with Verifier(app.config, extra_trust=trust, extra_tsa_trust=trust_tsa, at=at) as verifier:
-        for path in files:
-            report = verifier.verify_file(path)
+    workers = min(jobs or default_jobs(), len(files))
+    with VerifierPool(app.config, jobs=workers, extra_trust=trust, extra_tsa_trust=trust_tsa, at=at) as pool:
+        for report in pool.verify_paths(files):
             reports.append(report)
             if as_json:
                 click.echo(json.dumps(report.to_json(), ensure_ascii=False))
