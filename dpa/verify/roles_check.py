@@ -115,6 +115,34 @@ def _check_controller(
         )
 
 
+def charge_changes(doc: DocumentContext, states: Sequence[SigState]) -> None:
+    """Changes refused after intact signatures become document problems naming the revision and who made it.
+
+    The earlier signature stays intact in its own report (DESIGN.md §6, "a change is charged to the revision that
+    made it"); the document fails on the change.
+    """
+    for change in doc.charged:
+        made = [s for s in states if s.revision == change.revision and s is not change.after]
+        who = ", ".join(_made_with(s) for s in made) if made else "an update no one signed"
+        doc.problems.append(
+            Finding(
+                AdESFailure.FORMAT_FAILURE,
+                f"{change.after.field}: the document was changed after this signature, which is itself intact, by "
+                f"revision {change.revision + 1} of the file ({who}): {change.words}",
+            )
+        )
+
+
+def _made_with(state: SigState) -> str:
+    if state.kind == "document_timestamp":
+        return "the update that adds a document timestamp"
+    if state.role == CONTROLLER.role:
+        return "the update that holds the customer's signature"
+    if state.role == PROCESSOR.role:
+        return "the update that holds ipcall.me's signature"
+    return f"the update that holds the signature in '{state.field}'"
+
+
 def is_complete(
     doc: DocumentContext, states: Sequence[SigState], reports: Sequence[SignatureReport], empty: Sequence[str]
 ) -> bool:
@@ -136,4 +164,4 @@ def is_complete(
     return len(keys) >= 2
 
 
-__all__ = ["assign_roles", "check_roles", "is_complete"]
+__all__ = ["assign_roles", "charge_changes", "check_roles", "is_complete"]

@@ -202,6 +202,7 @@ async def _document_timestamp(
         state.add(AdESFailure.FORMAT_FAILURE, f"the document timestamp cannot be processed ({short(exc)})")
         return
     judge_integrity(state, status)
+    state.intact = bool(status.intact and status.valid)
     judge_changes(doc, state, status)
     describe_trust_problem(state, status, "the document timestamp's TSA certificate", None)
     if state.signer_cert is not None and status.trust_problem_indic is None:
