@@ -17,6 +17,8 @@ from dpa.portal.invitations import Actor
 from dpa.portal.mail import Outbox, list_outbox, read_message
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
+from dpa.signing.timestamps import DpaTimeStamper
+from dpa.signing.trust import load_trust_roots
 from tests.conftest import make_record
 from tests.portal_support import browser, code_from, enter_agreement, local_portal_config
 from tests.signing_support import assert_signed_ok, build_test_agreement, free_port
@@ -40,11 +42,11 @@ def test_a_failed_finish_keeps_the_prepared_signature(signing_config: Config, de
         )  # fmt: skip
         to_sign = portal.prepare_signature(token, signer.client)
 
-        working = portal.timestamper.urls
-        portal.timestamper.urls = (f"http://127.0.0.1:{free_port()}/",)  # the TSA is down
-        with pytest.raises(TimestampError):
-            portal.finish_signature(token, signer.client, signer.sign(to_sign))
-        portal.timestamper.urls = working
+        dead_tsa = [f"http://127.0.0.1:{free_port()}/"]
+        down = DpaTimeStamper(dead_tsa, trust_roots=load_trust_roots(config.trust.tsa_roots))
+        with SigningPortal(config, register, outbox, timestamper=down) as unlucky, pytest.raises(TimestampError):
+            unlucky.finish_signature(token, signer.client, signer.sign(to_sign))  # the TSA is down
+        down.close()
         outcome = portal.finish_signature(token, signer.client, signer.sign(to_sign))  # the same preparation
         with pytest.raises(StepOutOfOrder, match="no signature has been prepared"):
             portal.finish_signature(token, signer.client, signer.sign(to_sign))

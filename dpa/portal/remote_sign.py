@@ -29,7 +29,6 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
 from pyhanko.sign.fields import SigSeedSubFilter
@@ -47,7 +46,7 @@ from dpa.portal.errors import SessionMismatch, SignatureRefused, StepOutOfOrder
 from dpa.portal.invitations import Client, Invitation, iso
 from dpa.roles import CONTROLLER
 from dpa.signing.appearance import appearance_text_params, covers, stamp_style
-from dpa.signing.document import check_can_sign
+from dpa.signing.document import DpaUpdateWriter, check_can_sign
 from dpa.signing.keys import PadesSignedAttributes
 from dpa.signing.timestamps import DpaTimeStamper, TimestampInfo
 
@@ -67,14 +66,6 @@ class PendingSignature:
     signed_attributes: bytes
     """DER of the CMS signed attributes: what the browser signs."""
     evidence_head: str
-
-
-class _UntouchedMetadataWriter(IncrementalPdfFileWriter):
-    """pyHanko's incremental writer without its Info/XMP update, as :mod:`dpa.signing.sign` signs (PDF/A-2b stays
-    PDF/A-2b, and nothing but the signature field changes)."""
-
-    def _update_meta(self) -> None:
-        return None
 
 
 class _EvidenceHead(CMSAttributeProvider):
@@ -137,7 +128,7 @@ def prepare_signature(
     pdf_signer = PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style)
 
     async def digest_and_attributes() -> tuple[PreparedByteRangeDigest, cms.CMSAttributes, bytes]:
-        writer = _UntouchedMetadataWriter(io.BytesIO(issued_pdf), strict=True)
+        writer = DpaUpdateWriter(issued_pdf)  # as dpa.signing.sign: metadata untouched, numbers from /Size
         output = io.BytesIO()
         prepared, _tbs, _output = await pdf_signer.async_digest_doc_for_signing(
             writer, existing_fields_only=True, appearance_text_params=params, output=output
