@@ -96,7 +96,6 @@ def test_revoked_after_the_timestamp_still_verifies(
     assert (report["indication"], report["effective_date"]) == ("TOTAL_PASSED", effective), report
 
 
-@pytest.mark.xfail(strict=True, reason=STAGE_2)
 def test_signed_elsewhere_with_a_revoked_certificate_is_total_failed(
     assembled_agreement: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,7 +49,7 @@ from dpa.verify.report import (
     verdict_only,
     worst,
 )
-from dpa.verify.roles_check import assign_roles, charge_changes, check_roles, is_complete
+from dpa.verify.roles_check import assign_roles, charge_changes, check_roles, check_signing_ca, is_complete
 from dpa.verify.structure import (
     made_by_dpa,
     open_pdf,
@@ -124,12 +124,13 @@ class VerificationEngine:
         at: dt.datetime | None = None,
         memory_mb: int | None = None,
         processor_certs: Sequence[x509.Certificate] = (),
+        signing_cas: Sequence[x509.Certificate] = (),
         max_revisions: int = DEFAULT_MAX_REVISIONS,
         processor_name: str = "ipcall.me",
     ) -> None:
         if at is not None and at.utcoffset() is None:
             raise ValueError("the validation moment must carry a time zone")
-        self.anchors = TrustAnchors(trust_roots, trust_roots if tsa_roots is None else tsa_roots)
+        self.anchors = TrustAnchors(trust_roots, trust_roots if tsa_roots is None else tsa_roots, signing_cas)
         self.processor_certs = tuple(processor_certs)
         self.processor_name = processor_name
         self.max_revisions = max_revisions
@@ -253,6 +254,7 @@ class VerificationEngine:
         assign_roles(doc, states)
         charge_changes(doc, states)
         check_roles(self, doc, states)
+        check_signing_ca(doc, states)
         reports = [state.report() for state in states]
         indication = worst([r.indication for r in reports] + [f.indication for f in doc.problems])
         sub: str | None = next((f.sub_indication for f in doc.problems if f.indication == indication), None)

@@ -58,6 +58,8 @@ class SigState:
     coverage: str | None = None
     modification_level: str | None = None
     has_token: bool = False
+    via_signing_ca: bool = False
+    """The signer's path runs through the customer-signing CA (``[signing_ca] cert``)."""
     findings: list[Finding] = dataclasses.field(default_factory=list)
 
     def add(self, subindic: AdESSubIndic, sentence: str) -> None:

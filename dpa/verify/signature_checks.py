@@ -104,7 +104,7 @@ async def _signature(
         and await look_alike_chain(tst.trust_problem_indic, tsa_context, tsa_cert)
     )
     timestamp_findings = SigState(field=state.field, revision=state.revision)
-    tst_time, _future = judge_signature_timestamp(doc, timestamp_findings, embedded, tst, look_alike)
+    tst_time, future = judge_signature_timestamp(doc, timestamp_findings, embedded, tst, look_alike)
     state.timestamp, state.accuracy = timestamp_findings.timestamp, timestamp_findings.accuracy
     state.has_token = timestamp_findings.has_token
     # The certificate counts at the trusted time; without one (none, or a token that lies after the moment of
@@ -124,6 +124,7 @@ async def _signature(
         return
     judge_integrity(state, status)
     state.intact = bool(status.intact and status.valid)
+    state.via_signing_ca = engine.anchors.via_signing_ca(status.validation_path)
     judge_changes(doc, state, status)
     if status.has_seed_values and not status.seed_value_ok:
         error = status.seed_value_constraint_error
@@ -134,7 +135,10 @@ async def _signature(
     look = await look_alike_chain(status.trust_problem_indic, signer_context, signer_cert)
     describe_trust_problem(state, status, "the signer's certificate", moment if tst_time else None, look)
     _signer_rules(doc, state, embedded, status, tst_time)
-    state.findings.extend(timestamp_findings.findings)
+    if future is not None:  # the cause of what the path says at the moment of validation: said first
+        state.findings[:0] = timestamp_findings.findings
+    else:
+        state.findings.extend(timestamp_findings.findings)
 
 
 def _signer_rules(
