@@ -139,8 +139,11 @@ class VerificationEngine:
         self._ts_context_made: dt.datetime | None = None
         self._ts_context = self.anchors.tsa_context(at)
 
-    def timestamp_context(self) -> object:
-        """One context for every timestamp token of the run: TSA paths are validated once and remembered."""
+    def timestamp_context(self, moment: dt.datetime | None = None) -> object:
+        """One context for every timestamp token of the run: TSA paths are validated once and remembered; a context
+        of its own for a token validated at an earlier ``moment`` (its proof of existence)."""
+        if moment is not None:
+            return self.anchors.tsa_context(moment)
         now = dt.datetime.now(dt.UTC)
         if self._at is None and (self._ts_context_made is None or now - self._ts_context_made > TS_CONTEXT_MAX_AGE):
             self._ts_context = self.anchors.tsa_context(None)
@@ -206,6 +209,7 @@ class VerificationEngine:
             problem = strict_prefix_problem(data, reader, first)
             if problem:
                 return failed(problem)
+        await signature_checks.chain_of_proofs(self, doc, signatures)
         for state, embedded in signatures:
             if embedded is not None:
                 await signature_checks.check(self, doc, state, embedded)

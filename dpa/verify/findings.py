@@ -131,6 +131,8 @@ class DocumentContext:
     """Markup annotations added after the first signature of dpa's agreement (:mod:`dpa.verify.annotations`)."""
     flattened_drawings: list[Any] = dataclasses.field(default_factory=list)
     """Drawings merged into page content after the first signature of dpa's agreement (:mod:`dpa.verify.flattened`)."""
+    proofs: list[tuple[int, dt.datetime]] = dataclasses.field(default_factory=list)
+    """(revision, genTime) of the trusted document timestamps, newest first, each validated at the one after it."""
     problems: list[Finding] = dataclasses.field(default_factory=list)
     charged: list[ChargedChange] = dataclasses.field(default_factory=list)
     """Changes after intact signatures; the engine turns them into document problems naming who made them."""
