@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dpa.archive.seal import Archiver
 from dpa.config import Config
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
@@ -57,6 +59,34 @@ def test_issue_countersign_ingest_becomes_effective(local_config: Config, tmp_pa
         assert again.accepted
         assert [e.kind for e in register.events(row.id)] == ["issued", "effective", "ingested-again"]
         assert len(register.agreements()) == 1
+
+
+def test_ingest_seals_the_accepted_agreement_b_lta(local_config: Config, tmp_path: Path) -> None:
+    """With an archiver (as dpa ingest runs): the stored copy is the returned file plus validation data and an
+    archive timestamp, verifies B-LTA with the same effective date, and the returned file again is harmless."""
+    _issued, returned, expected = issue_and_countersign(local_config, tmp_path, "C-SEAL")
+    data = returned.read_bytes()
+    with (
+        Register(local_config.paths.register) as register,
+        Verifier(local_config) as verifier,
+        Archiver(local_config) as archiver,
+    ):
+        result = ingest_file(returned, register, verifier, archiver=archiver)
+        assert result.accepted and result.stored is not None, result.reason
+        kept = result.stored.read_bytes()
+        assert kept.startswith(data) and len(kept) > len(data)
+        report = verifier.verify_file(result.stored)
+        assert (report.indication, report.complete, report.pades_level) == ("TOTAL_PASSED", True, "B-LTA"), (
+            report.problems
+        )
+        assert report.effective_date == expected
+        row = register.agreements(customer_id="C-SEAL")[0]
+        assert row.signed_sha256 == hashlib.sha256(kept).hexdigest() and row.effective_date == expected.isoformat()
+
+        again = ingest_file(returned, register, verifier, archiver=archiver)  # the file that was sealed: harmless
+        assert again.accepted and again.stored == result.stored, again.reason
+        assert result.stored.read_bytes() == kept
+        assert [e.kind for e in register.events(row.id)] == ["issued", "effective", "ingested-again"]
 
 
 @pytest.mark.tampered("edited.pdf")  # one byte of the issued part changed on purpose

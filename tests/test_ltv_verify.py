@@ -65,7 +65,6 @@ def test_verify_at_after_the_signer_certificates_expired_offline(
     ), report
 
 
-@pytest.mark.xfail(strict=True, reason=STAGE_2)
 def test_verify_at_after_the_old_tsa_certificate_expired_once_extended(
     assembled_agreement: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,7 +95,6 @@ def test_revoked_after_the_timestamp_still_verifies(
     assert (report["indication"], report["effective_date"]) == ("TOTAL_PASSED", effective), report
 
 
-@pytest.mark.xfail(strict=True, reason=STAGE_2)
 def test_signed_elsewhere_with_a_revoked_certificate_is_total_failed(
     assembled_agreement: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -207,7 +207,7 @@ def test_effective_date_is_the_amsterdam_date_of_the_last_timestamp(
     ("revoked_at", "indication", "sub_indication"),
     [
         ("2026-06-01T12:00:00", TOTAL_PASSED, None),  # revoked months after it signed: the signature stands
-        ("2026-01-10T12:00:00", INDETERMINATE, "REVOKED_NO_POE"),  # revoked before it signed
+        ("2026-01-10T12:00:00", TOTAL_FAILED, "REVOKED"),  # revoked before its timestamp: ETSI's TOTAL_FAILED
     ],
 )
 def test_revocation_counts_from_the_timestamp(

@@ -495,7 +495,7 @@ CASES = [
     Case("signer-self-signed-lookalike", signer_self_signed, INDET, "NO_CERTIFICATE_CHAIN_FOUND", "trust root"),
     Case("signer-expired-at-timestamp", signer_expired, INDET, "OUT_OF_BOUNDS_NO_POE", "had expired"),
     Case("signer-not-yet-valid-at-timestamp", signer_not_yet_valid, FAILED, "NOT_YET_VALID", "not yet valid"),
-    Case("signer-revoked-before-timestamp", signer_revoked, INDET, "REVOKED_NO_POE", "revoked"),
+    Case("signer-revoked-before-timestamp", signer_revoked, FAILED, "REVOKED", "revoked"),
     # the timestamp
     Case("no-timestamp", no_timestamp, INDET, "SIG_CONSTRAINTS_FAILURE", "no RFC 3161 timestamp"),
     Case("timestamp-stripped", timestamp_removed, INDET, "SIG_CONSTRAINTS_FAILURE", "no RFC 3161 timestamp"),

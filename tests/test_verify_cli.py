@@ -161,6 +161,7 @@ def test_huge_file_is_not_read(dev_pki: DevPki, files: Files, tmp_path: Path) ->
         dev_pki.config_path.read_text()
         .replace('tsa_roots = ["tsa-ca.pem"]', f'tsa_roots = ["{dev_pki.tsa_ca_path}"]')
         .replace('roots = ["ca.pem"]', f'roots = ["{dev_pki.ca_path}"]')
+        .replace('cert = "signing-ca.pem"', f'cert = "{dev_pki.directory / "signing-ca.pem"}"')
         .replace(
             'processor_certificates = ["processor.pem"]',
             f'processor_certificates = ["{dev_pki.directory / "processor.pem"}"]\n'

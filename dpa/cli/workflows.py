@@ -16,6 +16,7 @@ from dpa.cli.options import OutputPath
 from dpa.cli.verify import echo_report
 
 if TYPE_CHECKING:
+    from dpa.archive.seal import Archiver
     from dpa.verify.verifier import Verifier
     from dpa.workflows.batch import Progress as BatchProgress
     from dpa.workflows.batch import RowProblem
@@ -159,6 +160,13 @@ def batch(
     help="Also trust this CA for timestamps in this run, as dpa verify --trust-tsa (repeatable).",
 )
 @click.option(
+    "--tsa",
+    "tsa_urls",
+    multiple=True,
+    metavar="URL",
+    help="The RFC 3161 server for the archive timestamp, instead of [tsa] urls (repeatable: tried in order).",
+)
+@click.option(
     "--confirm-signer",
     is_flag=True,
     help="Legal confirms that the controller's signer of this one PDF signs for the customer, although the "
@@ -166,15 +174,21 @@ def batch(
 )
 @pass_app
 def ingest(
-    app: AppContext, pdfs: tuple[Path, ...], trust: tuple[Path, ...], trust_tsa: tuple[Path, ...], confirm_signer: bool
+    app: AppContext,
+    pdfs: tuple[Path, ...],
+    trust: tuple[Path, ...],
+    trust_tsa: tuple[Path, ...],
+    tsa_urls: tuple[str, ...],
+    confirm_signer: bool,
 ) -> None:
     """Take counter-signed agreements back into the register.
 
     Each PDF must extend the issued file byte for byte and keep ipcall.me's issued signature (the customer signed
     exactly what was issued), verify (both parties, trusted timestamps), and be signed for the customer: the
     controller's certificate must name the customer's legal name (O) or e-mail domain, or legal confirms that
-    signer with --confirm-signer. It is then stored beside the issued file as signed/<id>+<n>.pdf and the
-    agreement becomes effective from the date of the last signature. Refused, with the reason recorded: a
+    signer with --confirm-signer. It is then sealed (validation data and an archive timestamp: PAdES B-LTA, so that
+    it stays verifiable after the certificates expire), stored beside the issued file as signed/<id>+<n>.pdf, and
+    the agreement becomes effective from the date of the last signature. Refused, with the reason recorded: a
     rewritten or regenerated document, a signature made with ipcall.me's own certificate, and any second,
     different return of an agreement already effective (the signed copy on file is never replaced). Ingesting the
     same file twice is harmless. Exit 1 when any file was not accepted.
@@ -191,9 +205,13 @@ def ingest(
     if confirm_signer and len(pdfs) != 1:
         raise click.UsageError("--confirm-signer confirms the signer of one PDF: give exactly one")
     refused = 0
-    with Register(app.config.paths.register) as register, _ingest_verifier(app, trust, trust_tsa) as verifier:
+    with (
+        Register(app.config.paths.register) as register,
+        _ingest_verifier(app, trust, trust_tsa) as verifier,
+        _ingest_archiver(app, trust, trust_tsa, tsa_urls) as archiver,
+    ):
         for pdf in pdfs:
-            result = ingest_file(pdf, register, verifier, confirm_signer=confirm_signer)
+            result = ingest_file(pdf, register, verifier, confirm_signer=confirm_signer, archiver=archiver)
             customer = result.agreement.customer_id if result.agreement else "?"
             verdict = "accepted" if result.accepted else ("WAITING" if result.waiting_for_legal else "REFUSED")
             click.echo(f"{pdf}: {verdict} ({customer}): {result.reason}")
@@ -207,6 +225,27 @@ def _ingest_verifier(app: AppContext, trust: tuple[Path, ...], trust_tsa: tuple[
     from dpa.verify.verifier import Verifier
 
     return Verifier(app.config, extra_trust=list(trust), extra_tsa_trust=list(trust_tsa))
+
+
+def _ingest_archiver(
+    app: AppContext, trust: tuple[Path, ...], trust_tsa: tuple[Path, ...], tsa_urls: tuple[str, ...]
+) -> Archiver:
+    """The archiver that seals what ``dpa ingest`` accepts: it finds the paths of the same roots as the verifier.
+
+    Revocation data it cannot have (a customer's CA that publishes none) is a warning in the accepted line, not a
+    refusal: verification decides what the file must carry, the seal adds what can be had.
+    """
+    import dataclasses
+
+    from dpa.archive.seal import Archiver
+
+    config = app.config
+    trusted = dataclasses.replace(
+        config.trust, roots=(*config.trust.roots, *trust), tsa_roots=(*config.trust.tsa_roots, *trust_tsa)
+    )
+    lenient = dataclasses.replace(config.signing, require_revocation_data=False)
+    sealing = dataclasses.replace(config, trust=trusted, signing=lenient)
+    return Archiver(sealing, tsa_urls=tsa_urls, prompt=secret_prompt())
 
 
 @cli.command()

@@ -364,10 +364,9 @@ class SigningPortal:
 
     @property
     def verifier(self) -> Verifier:
-        """The verifier ingest uses; by default ``[trust] roots`` plus the customer-signing CA's certificate."""
+        """The verifier ingest uses: ``[trust] roots``, and ``[signing_ca]`` for the controller's signature only."""
         if self._verifier is None:
-            extra = (self.config.signing_ca.cert,) if self.config.signing_ca else ()
-            self._verifier = Verifier(self.config, extra_trust=extra)
+            self._verifier = Verifier(self.config)
             self._owned.append(self._verifier)
         return self._verifier
 

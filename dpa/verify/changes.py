@@ -47,8 +47,11 @@ from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import SignatureCoverageLevel
 
 from dpa.verify.annotations import MarkupAnnotationRule
+from dpa.verify.appearance import SIGNING_FIELD_KEYS, EmptiedAppearanceRule
+from dpa.verify.catalog import CatalogNeedsRule
 from dpa.verify.explain import deterministic, escape, object_words, quoted
-from dpa.verify.findings import DocumentContext, SigState
+from dpa.verify.findings import ChargedChange, DocumentContext, SigState
+from dpa.verify.flattened import FlattenedDrawingRule
 from dpa.verify.xmp import xmp_change
 
 VOLATILE_INFO_KEYS = frozenset({"/ModDate", "/Producer"})
@@ -56,8 +59,6 @@ VOLATILE_INFO_KEYS = frozenset({"/ModDate", "/Producer"})
 
 ACROFORM_COMPARED_KEYS = ("/DR", "/NeedAppearances", "/DA", "/Q", "/SigFlags", "/XFA", "/CO")
 """AcroForm entries that may not change after a signature (besides /Fields, which the form rules judge)."""
-ALLOWED_NEW_EXTENSIONS = frozenset({"/ESIC", "/ISO_"})
-"""Developer extensions a later signature's algorithms may need declared (ETSI's PAdES, ISO/TS 32001/32002)."""
 
 
 class DocTimestampFieldCreationRule(SigFieldCreationRule):
@@ -221,24 +222,6 @@ def _has_variable_text_fields(form: object) -> bool:
     return False
 
 
-class ExtensionsRule(WhitelistRule):
-    """The catalog's /Extensions keep every entry they had; only :data:`ALLOWED_NEW_EXTENSIONS` may be added."""
-
-    def apply(self, old: HistoricalResolver, new: HistoricalResolver) -> Iterable[ReferenceUpdate]:
-        """Raise for a removed or changed extension, or an added one a signature does not need."""
-        old_ext, new_ext = _entry(old.root, "/Extensions"), _entry(new.root, "/Extensions")
-        old_keys = set(old_ext.keys()) if isinstance(old_ext, generic.DictionaryObject) else set()
-        new_keys = set(new_ext.keys()) if isinstance(new_ext, generic.DictionaryObject) else set()
-        if old_ext is not None and not isinstance(new_ext, generic.DictionaryObject):
-            raise SuspiciousModification("the catalog's /Extensions were removed after signing")
-        for key in sorted(old_keys | new_keys):
-            if key in old_keys and deep_value(_entry(old_ext, key)) != deep_value(_entry(new_ext, key)):
-                raise SuspiciousModification(f"the catalog's extension {key} was changed after signing")
-            if key not in old_keys and key not in ALLOWED_NEW_EXTENSIONS:
-                raise SuspiciousModification(f"the catalog gained the extension {key} after signing")
-        return iter(())
-
-
 def _entry(container: object, key: str) -> object:
     if not isinstance(container, generic.DictionaryObject):
         return None
@@ -264,11 +247,35 @@ def deep_value(obj: object, depth: int = 8) -> object:
     return repr(obj) if obj is not None else None
 
 
+class RevisionChange(SuspiciousModification):
+    """A change the policy refused, with the revision (0-based) whose update made it."""
+
+    def __init__(self, cause: SuspiciousModification, revision: int) -> None:
+        super().__init__(str(cause))
+        self.revision = revision
+
+
+class ChargingDiffPolicy(StandardDiffPolicy):
+    """pyHanko's standard policy, remembering which revision made a refused change (to charge it to that update)."""
+
+    def apply(
+        self, old: HistoricalResolver, new: HistoricalResolver, field_mdp_spec: Any = None, doc_mdp: Any = None
+    ) -> DiffResult:
+        """As :meth:`StandardDiffPolicy.apply`; a refusal is a :class:`RevisionChange` of ``new``'s revision."""
+        try:
+            result: DiffResult = super().apply(old, new, field_mdp_spec, doc_mdp)
+        except RevisionChange:
+            raise
+        except SuspiciousModification as exc:
+            raise RevisionChange(exc, new.revision) from exc
+        return result
+
+
 def strict_diff_policy(*, allow_signed_new_fields: bool = False) -> StandardDiffPolicy:
     """The policy of DESIGN.md §6 (see the module docstring); ``allow_signed_new_fields`` for dpa's agreements,
     where a signature in a new field is named by the engine instead of blamed on the earlier signatures."""
     lta = ModificationLevel.LTA_UPDATES
-    return StandardDiffPolicy(
+    return ChargingDiffPolicy(
         global_rules=[
             CatalogModificationRule(ignored_keys=ROOT_KEYS_JUDGED_ELSEWHERE),  # type: ignore[no-untyped-call]
             StrictDocInfoRule().as_qualified(lta),
@@ -277,13 +284,21 @@ def strict_diff_policy(*, allow_signed_new_fields: bool = False) -> StandardDiff
             DSSCompareRule().as_qualified(lta),
             StrictMetadataRule().as_qualified(lta),
             StrictAcroFormRule().as_qualified(lta),
-            ExtensionsRule().as_qualified(lta),
-            *([MarkupAnnotationRule().as_qualified(ModificationLevel.ANNOTATIONS)] if allow_signed_new_fields else []),
+            CatalogNeedsRule().as_qualified(lta),
+            EmptiedAppearanceRule().as_qualified(ModificationLevel.FORM_FILLING),
+            *(
+                [
+                    MarkupAnnotationRule().as_qualified(ModificationLevel.ANNOTATIONS),
+                    FlattenedDrawingRule().as_qualified(ModificationLevel.ANNOTATIONS),
+                ]
+                if allow_signed_new_fields
+                else []
+            ),
         ],
         form_rule=FormUpdatingRule(
             field_rules=[
                 DocTimestampFieldCreationRule(allow_signed_new_fields=allow_signed_new_fields),
-                SigFieldModificationRule(),
+                SigFieldModificationRule(value_update_keys=SIGNING_FIELD_KEYS),
             ]
         ),
         reject_object_freeing=True,
@@ -292,7 +307,7 @@ def strict_diff_policy(*, allow_signed_new_fields: bool = False) -> StandardDiff
     )
 
 
-ROOT_KEYS_JUDGED_ELSEWHERE = frozenset({"/AcroForm", "/DSS", "/Metadata", "/Extensions"})
+ROOT_KEYS_JUDGED_ELSEWHERE = frozenset({"/AcroForm", "/DSS", "/Metadata", "/Extensions", "/Version"})
 """Catalog entries other rules judge; every other entry (/Version, /MarkInfo, /Perms, …) must stay the same."""
 
 STRICT_DIFF_POLICY = strict_diff_policy()
@@ -333,13 +348,21 @@ def judge_changes(doc: DocumentContext, state: SigState, status: Any) -> None:
     diff = status.diff_result
     if isinstance(diff, SuspiciousModification):
         state.modification_level = ModificationLevel.OTHER.name
-        state.add(AdESFailure.FORMAT_FAILURE, f"the document was changed after this signature: {diff_text(diff, doc)}")
+        if state.intact and isinstance(diff, RevisionChange):
+            doc.charged.append(ChargedChange(state, diff.revision, diff_text(diff, doc)))  # the engine names who
+        else:
+            where = f" (revision {diff.revision + 1} of the file)" if isinstance(diff, RevisionChange) else ""
+            state.add(
+                AdESFailure.FORMAT_FAILURE,
+                f"the document was changed after this signature{where}: {diff_text(diff, doc)}",
+            )
         return
     if not isinstance(diff, DiffResult):  # pragma: no cover - pyHanko always runs the diff here
         return
     level = diff.modification_level
     state.modification_level = level.name
-    tolerated = ModificationLevel.ANNOTATIONS if doc.added_annotations else ModificationLevel.FORM_FILLING
+    drawn = doc.added_annotations or doc.flattened_drawings
+    tolerated = ModificationLevel.ANNOTATIONS if drawn else ModificationLevel.FORM_FILLING
     if level > tolerated:
         state.add(
             AdESFailure.FORMAT_FAILURE, f"the document was changed after this signature beyond signing ({level.name})"
@@ -372,11 +395,13 @@ def diff_text(exc: SuspiciousModification, doc: DocumentContext) -> str:
     """pyHanko's verdict on a later revision, in words: which objects changed, by kind and page."""
     text = describe(exc)
     if not text.startswith("There are unexplained xrefs"):
-        return _REF.sub(lambda m: f"object {m.group(1)}", text)
-    revision = re.search(r"in revision (\d+)", text)
+        return _REF.sub(lambda m: f"(object {m.group(1)})", text)
     refs = list(dict.fromkeys(_REF.findall(text.split(". Some objects")[0])))
     parts = [object_words(doc.reader, int(num), int(gen), doc.pages) for num, gen in refs[:8]]
     more = f" and {len(refs) - 8} more" if len(refs) > 8 else ""
-    where = f" (revision {int(revision.group(1)) + 1} of the file)" if revision else ""
     listed = ", ".join(parts)
+    if isinstance(exc, RevisionChange):
+        return f"it adds or replaces what signing does not explain: {listed}{more}"
+    revision = re.search(r"in revision (\d+)", text)
+    where = f" (revision {int(revision.group(1)) + 1} of the file)" if revision else ""
     return f"an update made after it{where} adds or replaces what signing does not explain: {listed}{more}"

@@ -38,6 +38,7 @@ from dpa.verify import signature_checks
 from dpa.verify.annotations import MARKUP_SUBTYPES, added_annotations, in_prepared_box, prepared_box
 from dpa.verify.explain import page_map, short
 from dpa.verify.findings import DocumentContext, Finding, SigState
+from dpa.verify.flattened import flattened_drawings
 from dpa.verify.report import (
     INDETERMINATE,
     TOTAL_FAILED,
@@ -48,7 +49,7 @@ from dpa.verify.report import (
     verdict_only,
     worst,
 )
-from dpa.verify.roles_check import assign_roles, check_roles, is_complete
+from dpa.verify.roles_check import assign_roles, charge_changes, check_roles, check_signing_ca, is_complete
 from dpa.verify.structure import (
     made_by_dpa,
     open_pdf,
@@ -62,9 +63,9 @@ from dpa.verify.trust import TrustAnchors
 
 
 def drawn_in_box(doc: DocumentContext, first_revision: int) -> None:
-    """Annotations added after the first signature: inside the customer's box they are a drawn or typed signature,
-    said in words (INDETERMINATE); the difference policy refuses those over the text (:mod:`~dpa.verify.annotations`).
-    """
+    """Annotations and flattened drawings added after the first signature: inside the customer's box they are a
+    drawn or typed signature, said in words (INDETERMINATE); the difference policy refuses those over the text
+    (:mod:`~dpa.verify.annotations`, :mod:`~dpa.verify.flattened`)."""
     reader = doc.reader
     try:
         old, new = (
@@ -73,24 +74,27 @@ def drawn_in_box(doc: DocumentContext, first_revision: int) -> None:
         )
         added = added_annotations(old, new)
         box = prepared_box(old)
+        flattened = flattened_drawings(old, new)
     except READ_ERRORS:
         return
-    doc.added_annotations = added
-    for annotation in added:
-        if annotation.subtype in MARKUP_SUBTYPES and in_prepared_box(annotation, box):
-            verb = (
-                "typed"
-                if annotation.subtype == "/FreeText"
-                else ("stamped" if annotation.subtype == "/Stamp" else "drew")
+    doc.added_annotations, doc.flattened_drawings = added, flattened
+    drawings = [
+        (a.page, _verb(a.subtype), a.words()) for a in added if a.subtype in MARKUP_SUBTYPES and in_prepared_box(a, box)
+    ]
+    drawings += [(f.page, "drew", f.words()) for f in flattened if f.inside(box) and f.bounds.painted is not None]
+    for page, verb, words in drawings:
+        doc.problems.append(
+            Finding(
+                AdESIndeterminate.SIG_CONSTRAINTS_FAILURE,
+                f"the customer {verb} a signature in their box on page {page} instead of signing digitally "
+                f"({words}); the controller has not signed; ipcall.me's signature is intact; ask for a digital "
+                "signature in the prepared field",
             )
-            doc.problems.append(
-                Finding(
-                    AdESIndeterminate.SIG_CONSTRAINTS_FAILURE,
-                    f"the customer {verb} a signature in their box on page {annotation.page} instead of signing "
-                    f"digitally ({annotation.words()}); the controller has not signed; ipcall.me's signature is "
-                    "intact; ask for a digital signature in the prepared field",
-                )
-            )
+        )
+
+
+def _verb(subtype: str) -> str:
+    return {"/FreeText": "typed", "/Stamp": "stamped"}.get(subtype, "drew")
 
 
 for _library in ("pyhanko", "pyhanko_certvalidator"):
@@ -120,12 +124,13 @@ class VerificationEngine:
         at: dt.datetime | None = None,
         memory_mb: int | None = None,
         processor_certs: Sequence[x509.Certificate] = (),
+        signing_cas: Sequence[x509.Certificate] = (),
         max_revisions: int = DEFAULT_MAX_REVISIONS,
         processor_name: str = "ipcall.me",
     ) -> None:
         if at is not None and at.utcoffset() is None:
             raise ValueError("the validation moment must carry a time zone")
-        self.anchors = TrustAnchors(trust_roots, trust_roots if tsa_roots is None else tsa_roots)
+        self.anchors = TrustAnchors(trust_roots, trust_roots if tsa_roots is None else tsa_roots, signing_cas)
         self.processor_certs = tuple(processor_certs)
         self.processor_name = processor_name
         self.max_revisions = max_revisions
@@ -134,8 +139,11 @@ class VerificationEngine:
         self._ts_context_made: dt.datetime | None = None
         self._ts_context = self.anchors.tsa_context(at)
 
-    def timestamp_context(self) -> object:
-        """One context for every timestamp token of the run: TSA paths are validated once and remembered."""
+    def timestamp_context(self, moment: dt.datetime | None = None) -> object:
+        """One context for every timestamp token of the run: TSA paths are validated once and remembered; a context
+        of its own for a token validated at an earlier ``moment`` (its proof of existence)."""
+        if moment is not None:
+            return self.anchors.tsa_context(moment)
         now = dt.datetime.now(dt.UTC)
         if self._at is None and (self._ts_context_made is None or now - self._ts_context_made > TS_CONTEXT_MAX_AGE):
             self._ts_context = self.anchors.tsa_context(None)
@@ -201,6 +209,7 @@ class VerificationEngine:
             problem = strict_prefix_problem(data, reader, first)
             if problem:
                 return failed(problem)
+        await signature_checks.chain_of_proofs(self, doc, signatures)
         for state, embedded in signatures:
             if embedded is not None:
                 await signature_checks.check(self, doc, state, embedded)
@@ -247,7 +256,9 @@ class VerificationEngine:
                 Finding(AdESFailure.FORMAT_FAILURE, "the file contains no signature, only document timestamps")
             )
         assign_roles(doc, states)
+        charge_changes(doc, states)
         check_roles(self, doc, states)
+        check_signing_ca(doc, states)
         reports = [state.report() for state in states]
         indication = worst([r.indication for r in reports] + [f.indication for f in doc.problems])
         sub: str | None = next((f.sub_indication for f in doc.problems if f.indication == indication), None)

@@ -58,6 +58,8 @@ class SigState:
     coverage: str | None = None
     modification_level: str | None = None
     has_token: bool = False
+    via_signing_ca: bool = False
+    """The signer's path runs through the customer-signing CA (``[signing_ca] cert``)."""
     findings: list[Finding] = dataclasses.field(default_factory=list)
 
     def add(self, subindic: AdESSubIndic, sentence: str) -> None:
@@ -99,6 +101,16 @@ class SigState:
         )
 
 
+@dataclass(frozen=True)
+class ChargedChange:
+    """A change refused after an intact signature: charged to the revision that made it, not to the signature."""
+
+    after: SigState
+    revision: int
+    """The revision (0-based) whose update made the change."""
+    words: str
+
+
 @dataclass
 class DocumentContext:
     """Per-file context shared by the checks of its signatures."""
@@ -117,9 +129,15 @@ class DocumentContext:
     """Signed fields of dpa's agreement that are not the prepared ones (named by the engine, not the policy)."""
     added_annotations: list[Any] = dataclasses.field(default_factory=list)
     """Markup annotations added after the first signature of dpa's agreement (:mod:`dpa.verify.annotations`)."""
+    flattened_drawings: list[Any] = dataclasses.field(default_factory=list)
+    """Drawings merged into page content after the first signature of dpa's agreement (:mod:`dpa.verify.flattened`)."""
+    proofs: list[tuple[int, dt.datetime]] = dataclasses.field(default_factory=list)
+    """(revision, genTime) of the trusted document timestamps, newest first, each validated at the one after it."""
     problems: list[Finding] = dataclasses.field(default_factory=list)
+    charged: list[ChargedChange] = dataclasses.field(default_factory=list)
+    """Changes after intact signatures; the engine turns them into document problems naming who made them."""
     notes: list[str] = dataclasses.field(default_factory=list)
     """Sentences that explain the verdict without changing it (e.g. why there is no effective date)."""
 
 
-__all__ = ["DocumentContext", "Finding", "SigState"]
+__all__ = ["ChargedChange", "DocumentContext", "Finding", "SigState"]

@@ -113,4 +113,22 @@ def load_trust(
     return load_trust_roots(paths), load_trust_roots(tsa_paths), processor_certs
 
 
-__all__ = ["NotChecked", "TooLarge", "der_base64", "iter_pdf_paths", "load_trust", "read_regular_file"]
+def load_signing_cas(config: Config) -> list[Any]:
+    """The customer-signing CA of ``[signing_ca] cert`` (none without that section): trusted for controller
+    signatures on dpa's agreements only, each bound to one agreement (DESIGN.md §11)."""
+    if config.signing_ca is None:
+        return []
+    from dpa.signing.trust import load_trust_roots
+
+    return load_trust_roots([config.signing_ca.cert])
+
+
+__all__ = [
+    "NotChecked",
+    "TooLarge",
+    "der_base64",
+    "iter_pdf_paths",
+    "load_signing_cas",
+    "load_trust",
+    "read_regular_file",
+]

@@ -1,5 +1,8 @@
 """Roles bound to certificates (DESIGN.md §6): who may fill which field, and when an agreement is complete.
 
+* The customer-signing CA (``[signing_ca] cert``) counts only for the customer's signature in the controller's field
+  of an agreement dpa made, and only on the agreement its certificate names (:mod:`dpa.verify.binding`: the
+  agreement's issued file, i.e. the revision before that signature).
 * An agreement dpa made (recognised by its content, :func:`dpa.verify.structure.made_by_dpa`) must carry ipcall.me's
   certification signature — present, intact, made with a ``[verify] processor_certificates`` certificate —
   whatever its fields are called; otherwise it is TOTAL_FAILED.
@@ -9,14 +12,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cryptography import x509 as pyca_x509
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 
 from dpa.roles import CONTROLLER, PARTIES, PROCESSOR
+from dpa.verify.binding import binding_problem
 from dpa.verify.findings import DocumentContext, Finding, SigState
 from dpa.verify.report import SignatureReport
+from dpa.verify.structure import revision_ends
 from dpa.verify.trust import imitates, same_key
 
 if TYPE_CHECKING:
@@ -115,6 +122,68 @@ def _check_controller(
         )
 
 
+def check_signing_ca(doc: DocumentContext, states: Sequence[SigState]) -> None:
+    """A certificate from the customer-signing CA signs only the controller's field of the agreement it names."""
+    for state in _signatures(states):
+        if not state.via_signing_ca or state.signer_cert is None:
+            continue
+        if not (doc.made_by_dpa and state.role == CONTROLLER.role and state.field == CONTROLLER.field):
+            state.add(
+                AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND,
+                "the signer's certificate was issued by the customer-signing CA ([signing_ca] cert), which is "
+                "trusted only for the customer's signature in the controller's field of an agreement dpa made",
+            )
+            continue
+        problem = _binding_problem(doc, state)
+        if problem is not None:
+            state.add(AdESIndeterminate.SIG_CONSTRAINTS_FAILURE, f"{problem}; the controller has not signed this one")
+
+
+def _binding_problem(doc: DocumentContext, state: SigState) -> str | None:
+    """Why the signing-page certificate may not sign this file: the issued file is the revision before its own."""
+    assert state.signer_cert is not None
+    ends = revision_ends(doc.data)
+    if not 0 < state.revision <= len(ends):
+        return "the agreement this signature extends cannot be told apart in the file"
+    end = ends[state.revision - 1][1]
+    eol = 0
+    while eol < 2 and doc.data[end + eol : end + eol + 1] in (b"\r", b"\n"):
+        eol += 1
+    cert = pyca_x509.load_der_x509_certificate(state.signer_cert.dump())
+    problems = [
+        binding_problem(cert, hashlib.sha256(doc.data[: end + n]).hexdigest(), required=True) for n in range(eol + 1)
+    ]
+    return None if None in problems else problems[0]
+
+
+def charge_changes(doc: DocumentContext, states: Sequence[SigState]) -> None:
+    """Changes refused after intact signatures become document problems naming the revision and who made it.
+
+    The earlier signature stays intact in its own report (DESIGN.md §6, "a change is charged to the revision that
+    made it"); the document fails on the change.
+    """
+    for change in doc.charged:
+        made = [s for s in states if s.revision == change.revision and s is not change.after]
+        who = ", ".join(_made_with(s) for s in made) if made else "an update no one signed"
+        doc.problems.append(
+            Finding(
+                AdESFailure.FORMAT_FAILURE,
+                f"{change.after.field}: the document was changed after this signature, which is itself intact, by "
+                f"revision {change.revision + 1} of the file ({who}): {change.words}",
+            )
+        )
+
+
+def _made_with(state: SigState) -> str:
+    if state.kind == "document_timestamp":
+        return "the update that adds a document timestamp"
+    if state.role == CONTROLLER.role:
+        return "the update that holds the customer's signature"
+    if state.role == PROCESSOR.role:
+        return "the update that holds ipcall.me's signature"
+    return f"the update that holds the signature in '{state.field}'"
+
+
 def is_complete(
     doc: DocumentContext, states: Sequence[SigState], reports: Sequence[SignatureReport], empty: Sequence[str]
 ) -> bool:
@@ -136,4 +205,4 @@ def is_complete(
     return len(keys) >= 2
 
 
-__all__ = ["assign_roles", "check_roles", "is_complete"]
+__all__ = ["assign_roles", "charge_changes", "check_roles", "check_signing_ca", "is_complete"]

@@ -8,6 +8,8 @@ own pieces so that the timing data it computes is the one dpa judges —, the ch
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from asn1crypto import x509
@@ -68,7 +70,7 @@ async def check(
         return
     state.signer_cert, state.signer = signer_cert, dn(signer_cert)
     policy = DPA_DIFF_POLICY if doc.made_by_dpa else STRICT_DIFF_POLICY
-    context: Any = engine.timestamp_context()
+    context: Any = engine.timestamp_context(proof_moment(doc, state.revision))
     if state.kind == "document_timestamp":
         await _document_timestamp(doc, state, embedded, context, policy)
         return
@@ -124,6 +126,7 @@ async def _signature(
         return
     judge_integrity(state, status)
     state.intact = bool(status.intact and status.valid)
+    state.via_signing_ca = engine.anchors.via_signing_ca(status.validation_path)
     judge_changes(doc, state, status)
     if status.has_seed_values and not status.seed_value_ok:
         error = status.seed_value_constraint_error
@@ -134,8 +137,7 @@ async def _signature(
     look = await look_alike_chain(status.trust_problem_indic, signer_context, signer_cert)
     describe_trust_problem(state, status, "the signer's certificate", moment if tst_time else None, look)
     _signer_rules(doc, state, embedded, status, tst_time)
-    if tst_time is None and future is not None:
-        # a time after the moment of validation is the cause; what the certificate shows then follows from it
+    if future is not None:  # the cause of what the path says at the moment of validation: said first
         state.findings[:0] = timestamp_findings.findings
     else:
         state.findings.extend(timestamp_findings.findings)
@@ -209,6 +211,7 @@ async def _document_timestamp(
         state.add(AdESFailure.FORMAT_FAILURE, f"the document timestamp cannot be processed ({short(exc)})")
         return
     judge_integrity(state, status)
+    state.intact = bool(status.intact and status.valid)
     judge_changes(doc, state, status)
     describe_trust_problem(state, status, "the document timestamp's TSA certificate", None)
     if state.signer_cert is not None and status.trust_problem_indic is None:
@@ -216,6 +219,36 @@ async def _document_timestamp(
         if problem:
             state.add(AdESIndeterminate.CHAIN_CONSTRAINTS_FAILURE, problem)
     judge_document_timestamp(doc, state, status.timestamp, embedded.signed_data)
+
+
+async def chain_of_proofs(
+    engine: VerificationEngine, doc: DocumentContext, signatures: Sequence[tuple[SigState, EmbeddedPdfSignature | None]]
+) -> None:
+    """ETSI's validation of past signatures: a document timestamp proves that the revisions before it existed at its
+    genTime, so their timestamps (and the older document timestamps) are validated at that moment; only the newest
+    document timestamp is validated at the moment of validation (``--at`` or now). The chain stops at the first one
+    that is not intact and trusted, and timestamps before it are validated at the moment of validation.
+    """
+    for state, embedded in reversed(signatures):
+        if embedded is None or embedded.sig_object_type != "/DocTimeStamp":
+            continue
+        moment = proof_moment(doc, state.revision)
+        context: Any = engine.timestamp_context(moment)
+        try:
+            status = await async_validate_pdf_timestamp(embedded, validation_context=context, skip_diff=True)
+        except (SignatureValidationError, *INPUT_ERRORS):
+            return
+        gen_time = status.timestamp
+        sound = status.intact and status.valid and status.trusted
+        if not sound or gen_time is None or gen_time > (moment or doc.now):
+            return
+        doc.proofs.append((state.revision, gen_time))
+
+
+def proof_moment(doc: DocumentContext, revision: int) -> dt.datetime | None:
+    """The genTime of the oldest trusted document timestamp after ``revision`` (:func:`chain_of_proofs`), if any."""
+    later = [gen_time for proved, gen_time in doc.proofs if proved > revision]
+    return later[-1] if later else None
 
 
 def is_certification(reader: PdfFileReader, embedded: EmbeddedPdfSignature) -> bool:

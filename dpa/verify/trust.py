@@ -47,11 +47,37 @@ CHAIN_PROBLEMS = frozenset({"CERTIFICATE_CHAIN_GENERAL_FAILURE", "CHAIN_CONSTRAI
 
 
 class TrustAnchors:
-    """The two trust lists of a run, each with its own trust manager (built once)."""
+    """The trust lists of a run, each with its own trust manager (built once).
 
-    def __init__(self, signer_roots: Sequence[x509.Certificate], tsa_roots: Sequence[x509.Certificate]) -> None:
-        self.signer_manager = SimpleTrustManager.build(trust_roots=list(signer_roots))
-        self.tsa_manager = SimpleTrustManager.build(trust_roots=list(tsa_roots))
+    ``signing_cas`` (``[signing_ca] cert``) are roots for signers' paths only, never for timestamps, and dropped from
+    the other lists when they are configured there too: :func:`dpa.verify.roles_check.check_signing_ca` allows a
+    path through them only for the controller's signature on the agreement the certificate names.
+    """
+
+    def __init__(
+        self,
+        signer_roots: Sequence[x509.Certificate],
+        tsa_roots: Sequence[x509.Certificate],
+        signing_cas: Sequence[x509.Certificate] = (),
+    ) -> None:
+        self.signing_ca_keys = frozenset(ca.public_key.dump() for ca in signing_cas)
+        general = [root for root in signer_roots if root.public_key.dump() not in self.signing_ca_keys]
+        self.signer_manager = SimpleTrustManager.build(trust_roots=[*general, *signing_cas])
+        self.tsa_manager = SimpleTrustManager.build(
+            trust_roots=[root for root in tsa_roots if root.public_key.dump() not in self.signing_ca_keys]
+        )
+
+    def via_signing_ca(self, path: ValidationPath | None) -> bool:
+        """Whether a certificate of ``path`` (the root included) carries a customer-signing CA's key."""
+        if path is None or not self.signing_ca_keys:
+            return False
+        try:
+            certs = list(path.iter_certs(include_root=True))
+        except (ValueError, LookupError):
+            return False
+        return any(
+            isinstance(cert, x509.Certificate) and cert.public_key.dump() in self.signing_ca_keys for cert in certs
+        )
 
     def tsa_context(self, moment: dt.datetime | None) -> ValidationContext:
         """A context for timestamp tokens: ``[trust] tsa_roots`` only, offline, at ``moment`` (``None``: now)."""
@@ -221,7 +247,15 @@ def describe_trust_problem(
         AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESFailure.NOT_YET_VALID
     ):
         return  # already said precisely by check_validity_at
+    if name == "REVOKED_NO_POE" and _revoked_before(status, moment):
+        indic = AdESFailure.REVOKED  # revoked before the signature's proof of existence: ETSI's TOTAL_FAILED
     state.add(indic, _trust_sentence(name, status, what, moment))
+
+
+def _revoked_before(status: Any, moment: dt.datetime | None) -> bool:
+    details = getattr(status, "revocation_details", None)
+    revoked = getattr(details, "revocation_date", None)
+    return moment is not None and isinstance(revoked, dt.datetime) and revoked <= moment
 
 
 def _trust_sentence(name: str, status: Any, what: str, moment: dt.datetime | None) -> str:

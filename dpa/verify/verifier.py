@@ -37,7 +37,15 @@ from dpa.config import Config
 from dpa.errors import ConfigError, VerificationError
 from dpa.processes import die_with_parent
 from dpa.verify.effective_date import to_utc, utc_iso
-from dpa.verify.inputs import NotChecked, TooLarge, der_base64, iter_pdf_paths, load_trust, read_regular_file
+from dpa.verify.inputs import (
+    NotChecked,
+    TooLarge,
+    der_base64,
+    iter_pdf_paths,
+    load_signing_cas,
+    load_trust,
+    read_regular_file,
+)
 from dpa.verify.report import (
     DOCUMENT_JSON_KEYS,
     EXIT_FAILED,
@@ -175,12 +183,14 @@ class Verifier:
             self._worker = _Worker()  # starts importing pyHanko while the trust roots are read here
         try:
             roots, tsa_roots, processor_certs = load_trust(config, extra_trust, extra_tsa_trust)
+            signing_cas = load_signing_cas(config)
         except BaseException:
             self.close()
             raise
         self._roots_der = der_base64(roots)
         self._tsa_roots_der = der_base64(tsa_roots)
         self._processor_der = der_base64(processor_certs)
+        self._signing_cas_der = der_base64(signing_cas)
         if not isolate:
             from dpa.verify.engine import VerificationEngine
 
@@ -189,6 +199,7 @@ class Verifier:
                 tsa_roots=tsa_roots,
                 at=self.at,
                 processor_certs=processor_certs,
+                signing_cas=signing_cas,
                 max_revisions=self.limits.max_revisions,
                 processor_name=config.processor.name,
             )
@@ -263,6 +274,7 @@ class Verifier:
                 "max_revisions": self.limits.max_revisions,
                 "processor_name": self.config.processor.name,
                 "processor_certs": self._processor_der,
+                "signing_cas": self._signing_cas_der,
                 "at": utc_iso(self.at),
                 "memory_mb": self.limits.memory_mb,
                 "timeout_s": self.limits.timeout_s,

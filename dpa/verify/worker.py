@@ -8,8 +8,8 @@ parent enforces the wall-clock limit by killing it.
 Protocol (binary pipes; JSON is used both ways so that nothing the worker sends can execute code in the parent):
 
 * parent → worker, once: one JSON line
-  ``{"roots": [base64 DER, …], "tsa_roots": [base64 DER, …], "processor_certs": [base64 DER, …], "at": ISO 8601
-  or null, "memory_mb": N, "timeout_s": S, "max_revisions": N, "processor_name": "…"}``;
+  ``{"roots": [base64 DER, …], "tsa_roots": [base64 DER, …], "processor_certs": [base64 DER, …], "signing_cas":
+  [base64 DER, …], "at": ISO 8601 or null, "memory_mb": N, "timeout_s": S, "max_revisions": N, "processor_name": "…"}``;
   worker → parent: ``{"ok": true}`` or ``{"ok": false, "error": "…"}``;
 * then per file: a JSON line ``{"name": "…", "size": N}`` followed by exactly N bytes of the file; the worker
   answers with one JSON line, :meth:`~dpa.verify.report.DocumentReport.to_wire`.
@@ -115,6 +115,7 @@ def _engine(init: dict[str, Any]) -> VerificationEngine:
         at=parse_utc_iso(init["at"]) if init.get("at") else None,
         memory_mb=int(init["memory_mb"]),
         processor_certs=certs("processor_certs"),
+        signing_cas=certs("signing_cas"),
         max_revisions=int(init["max_revisions"]),
         processor_name=str(init["processor_name"]),
     )

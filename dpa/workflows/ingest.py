@@ -10,12 +10,14 @@ A returned file is accepted only when, in this order:
 4. it continues the issued file's revisions and carries ipcall.me's issued signature itself, and the customer's
    signature was not made with a processor certificate (:mod:`dpa.workflows.evidence`);
 5. the controller's certificate names the customer (:mod:`dpa.workflows.signer`), or legal confirmed that signer
-   for this agreement (``confirm_signer``, recorded in the register).
+   for this agreement (``confirm_signer``, recorded in the register);
+6. with an :class:`~dpa.archive.seal.Archiver` (``dpa ingest`` always passes one): validation data and an archive
+   timestamp are added (PAdES B-LTA, DESIGN.md §12) and the sealed copy verifies as the returned file did.
 
-Then the file is stored, never over another file, as ``signed/<customer id>+<register id>.pdf`` beside the
-issued file (``+`` never occurs in an id, and the register id is unique, so two agreements never share a name) and
-the agreement becomes ``effective`` with its date. Otherwise the reason is recorded as an event, nothing is stored
-and nothing else in the register changes.
+Then the file (sealed, with an archiver) is stored, never over another file, as
+``signed/<customer id>+<register id>.pdf`` beside the issued file (``+`` never occurs in an id, and the register
+id is unique, so two agreements never share a name) and the agreement becomes ``effective`` with its date.
+Otherwise the reason is recorded as an event, nothing is stored and nothing else in the register changes.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from dpa.errors import EvidenceError
+from dpa.archive.seal import Archiver
+from dpa.errors import DpaError, EvidenceError
 from dpa.files import write_new
 from dpa.register import Agreement, Register
 from dpa.register_files import already_effective
@@ -62,11 +65,19 @@ def stored_path(agreement: Agreement) -> Path:
     return issued.parent / SIGNED_FOLDER / f"{agreement.customer_id}+{agreement.id}.pdf"
 
 
-def ingest_file(path: Path, register: Register, verifier: Verifier, *, confirm_signer: bool = False) -> IngestResult:
+def ingest_file(
+    path: Path,
+    register: Register,
+    verifier: Verifier,
+    *,
+    confirm_signer: bool = False,
+    archiver: Archiver | None = None,
+) -> IngestResult:
     """Match ``path`` to its issued agreement, check and verify it, and record the outcome in the register.
 
     ``confirm_signer``: legal confirms that the controller's signer signs for the customer although the
-    certificate names neither the customer's legal name nor its e-mail domain.
+    certificate names neither the customer's legal name nor its e-mail domain. ``archiver``: seal the accepted
+    copy (validation data and an archive timestamp) before it is stored; without one it is stored as returned.
     """
     data = _read_returned(path, verifier.limits.max_file_bytes)
     if isinstance(data, str):
@@ -85,7 +96,7 @@ def ingest_file(path: Path, register: Register, verifier: Verifier, *, confirm_s
         return IngestResult(path, False, match, latest)
     agreement, issued = match
     if agreement.status == "effective":
-        return _already_effective(path, register, agreement, digest)
+        return _already_effective(path, register, agreement, data, digest)
     report = verifier.verify_bytes(data, str(path))
     if not (report.indication == "TOTAL_PASSED" and report.complete and report.effective_date is not None):
         return _not_verified(path, register, agreement, digest, report)
@@ -104,7 +115,30 @@ def ingest_file(path: Path, register: Register, verifier: Verifier, *, confirm_s
     if isinstance(confirmed, str):
         register.record_refusal(agreement.id, digest, "SIGNER_UNCONFIRMED", f"{confirmed} ({signer.subject})")
         return IngestResult(path, False, confirmed, agreement, report, signer=signer, waiting_for_legal=True)
-    return _store(path, register, agreement, data, digest, report, signer, confirmed)
+    kept = _sealed(archiver, data, path, report, verifier) if archiver is not None else (data, report, None)
+    if isinstance(kept, str):
+        register.record_refusal(agreement.id, digest, "NOT_SEALED", kept)
+        return IngestResult(path, False, kept, agreement, report, signer=signer)
+    note = f"; signer {signer.subject} confirmed by legal" if confirmed else ""
+    if kept[2]:
+        note += f"; sealed without all revocation data: {kept[2]}"
+    return _store(path, register, agreement, kept[0], kept[1], signer, note)
+
+
+def _sealed(
+    archiver: Archiver, data: bytes, path: Path, report: DocumentReport, verifier: Verifier
+) -> tuple[bytes, DocumentReport, str | None] | str:
+    """The accepted file with validation data and an archive timestamp, verified again, with the archiver's warning
+    (validation data it could not have), or why it cannot be sealed."""
+    try:
+        appended = archiver.seal_bytes(data, path.name)
+    except DpaError as exc:
+        return f"the agreement could not be sealed with an archive timestamp: {exc}"
+    sealed = verifier.verify_bytes(appended.data, str(path))
+    if (sealed.indication, sealed.complete, sealed.effective_date) != ("TOTAL_PASSED", True, report.effective_date):
+        why = "; ".join(sealed.problems) or f"verdict {sealed.indication}"
+        return f"the sealed copy does not verify as the returned file did: {why}"
+    return appended.data, sealed, appended.warning
 
 
 def _signer_confirmed(
@@ -131,15 +165,15 @@ def _store(
     register: Register,
     agreement: Agreement,
     data: bytes,
-    digest: str,
     report: DocumentReport,
     signer: ControllerSigner,
-    confirmed: bool,
+    note: str,
 ) -> IngestResult:
-    """Keep the signed copy (never over another file) and make the agreement effective."""
+    """Keep the signed copy (never over another file) and make the agreement effective; ``note`` goes into the
+    register's event and the reason."""
     assert report.effective_date is not None
+    digest = hashlib.sha256(data).hexdigest()
     stored = stored_path(agreement)
-    note = f"; signer {signer.subject} confirmed by legal" if confirmed else ""
     try:
         created = write_new(stored, data)
         try:
@@ -157,18 +191,35 @@ def _store(
     return IngestResult(path, True, reason, row, report, stored, signer)
 
 
-def _already_effective(path: Path, register: Register, agreement: Agreement, digest: str) -> IngestResult:
-    """An effective agreement: the same signed copy again is harmless; any other return is refused."""
-    if agreement.signed_sha256 != digest or not agreement.effective_date or not agreement.signed_file:
+def _already_effective(path: Path, register: Register, agreement: Agreement, data: bytes, digest: str) -> IngestResult:
+    """An effective agreement: the same signed copy again (or the file that was sealed into it) is harmless; any
+    other return is refused."""
+    if not _on_file(agreement, data, digest) or not agreement.effective_date or not agreement.signed_file:
         reason = already_effective(agreement)
         register.record_refusal(agreement.id, digest, "ALREADY_EFFECTIVE", reason)
         return IngestResult(path, False, reason, agreement)
     effective = date.fromisoformat(agreement.effective_date)
     row = register.record_ingest(
-        agreement.id, Path(agreement.signed_file), digest, "ALREADY_ON_FILE", effective, "the same file again"
+        agreement.id,
+        Path(agreement.signed_file),
+        agreement.signed_sha256 or digest,
+        "ALREADY_ON_FILE",
+        effective,
+        "the same file again",
     )
     reason = f"effective from {agreement.effective_date} (this file is the signed copy on file)"
     return IngestResult(path, True, reason, row, stored=Path(agreement.signed_file))
+
+
+def _on_file(agreement: Agreement, data: bytes, digest: str) -> bool:
+    """Whether ``data`` is the signed copy on file, or the returned file that ingest sealed into it."""
+    if agreement.signed_sha256 == digest:
+        return True
+    try:
+        kept = Path(agreement.signed_file or "").read_bytes()
+    except OSError:
+        return False
+    return hashlib.sha256(kept).hexdigest() == agreement.signed_sha256 and kept.startswith(data)
 
 
 def _not_verified(

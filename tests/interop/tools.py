@@ -258,3 +258,40 @@ def fill_and_sign(issued: Path, output: Path, kind: str, *, reach_outside: bool 
     with output.open("wb") as handle:
         writer.write(handle)
     return Box(box.page, rect)
+
+
+def flatten_drawing(issued: Path, output: Path, *, reach_outside: bool = False) -> Box:
+    """What a tool that flattens Fill & Sign writes: the drawing merged into the page's content, as Acrobat's
+    flattening does — the page's content wrapped as ``[q] + old + [Q, the drawing as a form XObject]`` and the
+    form added to the page's resources — in an incremental update; ``reach_outside`` as in :func:`fill_and_sign`.
+
+    Returns the rectangle the drawing covers (on the box's page).
+    """
+    box = controller_box(issued)
+    x0, y0, x1, y1 = box.rect
+    if reach_outside:
+        x0, y1 = x0 - 40, y1 + 60
+    rect = (x0 + 4, y0 + 4, x1 - 4, y1 - 4)
+    width, height = rect[2] - rect[0], rect[3] - rect[1]
+    writer = PdfWriter(PdfReader(issued), incremental=True)
+    page = writer.pages[box.page]
+    _points, drawing = _scribble(width, height)
+    form = _form(writer, width, height, drawing, DictionaryObject())
+    resources = page["/Resources"].get_object()
+    xobjects = resources.get("/XObject")
+    xobjects = xobjects.get_object() if xobjects is not None else DictionaryObject()
+    xobjects[NameObject("/DpaFlat0")] = form
+    resources[NameObject("/XObject")] = xobjects
+
+    def stream(data: bytes) -> object:
+        content = DecodedStreamObject()
+        content.set_data(data)
+        return writer._add_object(content)
+
+    old = page.raw_get("/Contents")
+    old_items = list(old.get_object()) if isinstance(old.get_object(), ArrayObject) else [old]
+    placed = f"Q q 1 0 0 1 {rect[0]:.2f} {rect[1]:.2f} cm /DpaFlat0 Do Q".encode()
+    page[NameObject("/Contents")] = ArrayObject([stream(b"q"), *old_items, stream(placed)])
+    with output.open("wb") as handle:
+        writer.write(handle)
+    return Box(box.page, rect)
