@@ -6,7 +6,9 @@ visible appearance names the signatory), computes the ``/ByteRange`` digest and 
 DER is what the browser signs (WebCrypto ``{name: "ECDSA", hash: "SHA-256"}``). :func:`finish_signature` turns the
 browser's raw ``r ‖ s`` into DER, checks it against the certificate's key, adds the RFC 3161 signature timestamp
 (the configured TSAs, :class:`~dpa.signing.timestamps.DpaTimeStamper`) and writes the CMS into the placeholder:
-an incremental update of the issued bytes, as every controller signature.
+an incremental update of the issued bytes, as every controller signature. The signature's revision also holds the
+validation data of both chains (the customer-signing CA's CRL, served by ``dpa serve``, and the TSA's): PAdES
+B-LT like every other dpa signature.
 
 Between the halves the state lives in the register (``portal_pending``), bound to the browser session that
 prepared it (:func:`save_pending`, :func:`load_pending`): the prepared PDF, the digest and the signed attributes.
@@ -29,14 +31,14 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError as HankoSigningError
 from pyhanko.sign.signers import ExternalSigner, PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_byterange import BuildProps, PreparedByteRangeDigest
-from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, PdfTBSDocument, SigDSSPlacementPreference
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 import dpa
@@ -47,7 +49,7 @@ from dpa.portal.errors import SessionMismatch, SignatureRefused, StepOutOfOrder
 from dpa.portal.invitations import Client, Invitation, iso
 from dpa.roles import CONTROLLER
 from dpa.signing.appearance import appearance_text_params, covers, stamp_style
-from dpa.signing.document import check_can_sign
+from dpa.signing.document import DpaUpdateWriter, check_can_sign
 from dpa.signing.keys import PadesSignedAttributes
 from dpa.signing.timestamps import DpaTimeStamper, TimestampInfo
 
@@ -69,12 +71,20 @@ class PendingSignature:
     evidence_head: str
 
 
-class _UntouchedMetadataWriter(IncrementalPdfFileWriter):
-    """pyHanko's incremental writer without its Info/XMP update, as :mod:`dpa.signing.sign` signs (PDF/A-2b stays
-    PDF/A-2b, and nothing but the signature field changes)."""
+class _PdfA2UpdateWriter(DpaUpdateWriter):
+    """The update writer of every dpa signature (:class:`~dpa.signing.document.DpaUpdateWriter`: no Info/XMP
+    update, new objects numbered from /Size), which also keeps the file's PDF 1.x version.
 
-    def _update_meta(self) -> None:
-        return None
+    pyHanko declares PDF 2.0 in the catalog (/Version) for an ECDSA signature on a curve of ISO/TS 32002, such as
+    the browser's P-256. The agreement is PDF/A-2b, which is based on PDF 1.7, and dpa's own updates change
+    nothing in the catalog but what the signature needs: the extension is still declared (/Extensions /ISO_, which
+    the verifier allows), the version stays."""
+
+    def ensure_output_version(self, version: tuple[int, int]) -> None:
+        """Raise the output version only within PDF 1.x (see the class docstring)."""
+        if version >= (2, 0):
+            return
+        super().ensure_output_version(version)  # type: ignore[no-untyped-call]
 
 
 class _EvidenceHead(CMSAttributeProvider):
@@ -120,8 +130,13 @@ def prepare_signature(
     evidence_head: str,
     font_path: Path,
     now: dt.datetime,
+    validation_context: ValidationContext | None = None,
 ) -> PendingSignature:
-    """Prepare the controller's signature on ``issued_pdf`` for the browser key certified by ``certificate``."""
+    """Prepare the controller's signature on ``issued_pdf`` for the browser key certified by ``certificate``.
+
+    With ``validation_context`` (:meth:`dpa.signing.ltv.RevocationFetcher.plan`'s, with the CRLs it fetched) the
+    certificates and CRLs of the signer's and the TSA's chains go into the DSS of the signature's own revision
+    (PAdES B-LT), as :mod:`dpa.signing.sign` does for every other signature."""
     field = check_can_sign(issued_pdf, CONTROLLER.role, "the issued agreement")
     name = _attribute(certificate, x509.NameOID.COMMON_NAME)
     params = appearance_text_params(name, _attribute(certificate, x509.NameOID.ORGANIZATION_NAME), CONTROLLER.role, now)
@@ -131,13 +146,17 @@ def prepare_signature(
         subfilter=SigSeedSubFilter.PADES,
         reason=CONTROLLER.stamp,
         app_build_props=BuildProps(name="dpa", revision=dpa.__version__),
+        embed_validation_info=validation_context is not None,
+        validation_context=validation_context,
+        signer_key_usage=set(),
+        dss_settings=DSSContentSettings(placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False),
     )
     signer = _external_signer(certificate, chain, PLACEHOLDER_SIGNATURE, evidence_head)
     style = stamp_style(font_path, presubset=covers("".join(params.values())))
     pdf_signer = PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style)
 
     async def digest_and_attributes() -> tuple[PreparedByteRangeDigest, cms.CMSAttributes, bytes]:
-        writer = _UntouchedMetadataWriter(io.BytesIO(issued_pdf), strict=True)
+        writer = _PdfA2UpdateWriter(issued_pdf)
         output = io.BytesIO()
         prepared, _tbs, _output = await pdf_signer.async_digest_doc_for_signing(
             writer, existing_fields_only=True, appearance_text_params=params, output=output
