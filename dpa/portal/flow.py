@@ -154,6 +154,12 @@ class SigningPortal(PortalResources):
         self.open(token, client)
         return codes.verify_code(self.register, token, client, code, self._secret(), self._clock())
 
+    def check_signatory(self, name: str, title: str) -> None:
+        """Refuse a signatory's name or title the certificate could not carry (control or bidi characters,
+        blank-looking, too long) before a code is sent; the certificate request checks them again."""
+        clean_signatory_text(name, "signatory_name", required=True)
+        clean_signatory_text(title, "signatory_title", required=False)
+
     # --- certificate ----------------------------------------------------------------------------------------------
 
     def challenge(self, token: str, client: Client) -> bytes:

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from dpa.portal.errors import PagesUnavailable
@@ -26,15 +27,17 @@ _NAME = re.compile(r"^page-(\d+)\.png$")
 _LOCK = threading.Lock()
 
 
-def page_images(pdf: bytes, sha256: str, cache: Path, *, width: int = PAGE_WIDTH) -> list[Path]:
-    """The page images of ``pdf`` (whose SHA-256 is ``sha256``), in page order, drawn on first use."""
+def page_images(load: Callable[[], bytes], sha256: str, cache: Path, *, width: int = PAGE_WIDTH) -> list[Path]:
+    """The page images of the PDF whose SHA-256 is ``sha256``, in page order; drawn on first use from what
+    ``load`` returns (which must check the file against that hash, as
+    :func:`~dpa.portal.invitations.issued_file_bytes` does)."""
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise ValueError("sha256 must be a hex SHA-256 digest")
     folder = cache / sha256
     if not folder.is_dir():
         with _LOCK:
             if not folder.is_dir():
-                _draw(pdf, folder, width)
+                _draw(load(), folder, width)
     pages = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name)))
     return [path for _number, path in pages]
 
