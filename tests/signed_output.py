@@ -19,6 +19,7 @@ names the file and what is wrong with it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import io
 import logging
@@ -69,9 +70,12 @@ def _quiet_pyhanko() -> Iterator[None]:
 
 
 def _pyhanko_problems(data: bytes) -> tuple[int | None, list[str]]:
-    """How many signatures pyHanko finds (``None``: it cannot read them) and what is wrong with them."""
-    with _quiet_pyhanko():
-        return _pyhanko_checks(data)
+    """How many signatures pyHanko finds (``None``: it cannot read them) and what is wrong with them.
+
+    Run in a thread of its own: pyHanko's synchronous API starts an event loop, and a test may leave one running in
+    this thread (Playwright's synchronous API does)."""
+    with _quiet_pyhanko(), concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_pyhanko_checks, data).result()
 
 
 def _pyhanko_checks(data: bytes) -> tuple[int | None, list[str]]:

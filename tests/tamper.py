@@ -486,11 +486,11 @@ def replace_xmp_title(title: str) -> Callable[[IncrementalPdfFileWriter], None]:
     return edit
 
 
-def crl_revoking(ca: CertKey, cert: CertKey, when: dt.datetime) -> bytes:
-    """A CRL from ``ca`` listing ``cert`` as revoked at ``when`` (DER)."""
+def crl_revoking(ca: CertKey, cert: CertKey, when: dt.datetime, *, issued: dt.datetime | None = None) -> bytes:
+    """A CRL from ``ca`` listing ``cert`` as revoked at ``when`` (DER), issued now (or at ``issued``)."""
     from cryptography.hazmat.primitives import hashes
 
-    now = dt.datetime.now(UTC)
+    now = issued or dt.datetime.now(UTC)
     revoked = x509.RevokedCertificateBuilder().serial_number(cert.cert.serial_number).revocation_date(when).build()
     builder = (
         x509.CertificateRevocationListBuilder()

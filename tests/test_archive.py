@@ -183,6 +183,7 @@ def test_seal_without_revocation_services(
             assert verifier.verify_file(path).indication == TOTAL_PASSED
 
 
+@pytest.mark.tampered("store/signed/*.pdf")  # the stored copy is changed behind dpa's back on purpose
 def test_a_file_the_register_did_not_record_is_not_touched(
     signing_config: Config, assembled_agreement: bytes, tmp_path: Path
 ) -> None:

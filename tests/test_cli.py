@@ -92,11 +92,15 @@ SHELL_SEPARATORS = re.compile(r"&&|\|\||[|;&]")
 
 
 def readme_command_lines() -> list[str]:
-    """Every ``dpa …`` (or ``python -m dpa …``) command in the README's code blocks, as written."""
+    """Every ``dpa …`` (or ``python -m dpa …``) command in the README's code blocks, as written. In a block that
+    shows a session (lines with a ``$ `` prompt), only the prompted lines are commands; the rest is their output."""
     commands = []
     for block in FENCE.findall(README.read_text(encoding="utf-8")):
-        for line in block.splitlines():
-            line = line.strip().removeprefix("$ ")
+        lines = [line.strip() for line in block.splitlines()]
+        if any(line.startswith("$ ") for line in lines):
+            lines = [line for line in lines if line.startswith("$ ")]
+        for line in lines:
+            line = line.removeprefix("$ ")
             for segment in SHELL_SEPARATORS.split(line.split(" #", 1)[0]):
                 segment = segment.strip()
                 if segment.startswith(("dpa ", "python -m dpa ")) or segment in ("dpa", "python -m dpa"):

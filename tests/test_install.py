@@ -73,5 +73,5 @@ def test_pip_install_then_demo_from_another_folder(tmp_path: Path) -> None:
     demo = _run([str(venv / "bin" / "dpa"), "demo", "-o", str(tmp_path / "demo")], cwd=elsewhere, env=env, timeout=600)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "effective date:" in demo.stdout and "TOTAL_PASSED" in demo.stdout
-    assert sorted(p.name for p in (tmp_path / "demo").glob("*.signed.pdf")), "the demo left its agreement"
+    assert sorted(p.name for p in (tmp_path / "demo" / "signed").glob("*.pdf")), "the demo left its agreement"
     assert list(elsewhere.iterdir()) == [], "nothing written to the current folder"

@@ -252,11 +252,11 @@ def _granted(authority: TimestampAuthority, imprint: tsp.MessageImprint, nonce: 
 
 @pytest.fixture(scope="module")
 def dev_authority(dev_pki: DevPki) -> TimestampAuthority:
-    return TimestampAuthority(dev_pki.tsa.cert, dev_pki.tsa.key, [dev_pki.ca.cert])
+    return TimestampAuthority(dev_pki.tsa.cert, dev_pki.tsa.key, [dev_pki.tsa_ca.cert])
 
 
 def _stamp(url: str, config: Config) -> None:
-    stamper = DpaTimeStamper([url], trust_roots=load_trust_roots(config.trust.roots))
+    stamper = DpaTimeStamper([url], trust_roots=load_trust_roots(config.trust.tsa_roots))
     try:
         stamper.timestamp(DIGEST)
     finally:

@@ -104,6 +104,10 @@ def test_imprecise_timestamp_sets_no_effective_date(
     ahead = dt.datetime.now(UTC) + dt.timedelta(days=20)
     stamper = tamper.ImpreciseTimeStamper(dev_pki.tsa, dt.timedelta(days=30), fixed=ahead)
     signed = tamper.pyhanko_sign(good.half, "controller_signature", dev_pki.controller, stamper)
+    # revocation data that speaks for the token's time, as an archive update made then would bring
+    someone_else = tamper.issue_cert(dev_pki.ca, "Iemand anders")
+    fresh = tamper.crl_revoking(dev_pki.ca, someone_else, ahead, issued=ahead + dt.timedelta(hours=1))
+    signed = tamper.incremental(signed, tamper.add_dss_crl(fresh))
     with Verifier(signing_config) as now:
         report = now.verify_bytes(signed, "vooruit.pdf")
     assert (report.indication, report.sub_indication) == (INDETERMINATE, "SIG_CONSTRAINTS_FAILURE")

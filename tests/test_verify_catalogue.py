@@ -275,7 +275,7 @@ def signer_server_auth_only(k: Kit) -> bytes:
 
 def tsa_eku_not_critical(k: Kit) -> bytes:
     """dpa's own TSA server refuses such a certificate, so pyHanko's in-process TSA signs with it."""
-    tsa = issue_cert(k.pki.ca, "TSA zonder kritieke EKU", profile="tsa", eku_critical=False)
+    tsa = issue_cert(k.pki.tsa_ca, "TSA zonder kritieke EKU", profile="tsa", eku_critical=False)
     return k.controller_signs(k.pki.controller, tamper.ImpreciseTimeStamper(tsa, dt.timedelta(seconds=1)))
 
 
@@ -283,7 +283,7 @@ def tsa_with_second_eku(k: Kit) -> bytes:
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     ekus = [ExtendedKeyUsageOID.TIME_STAMPING, ExtendedKeyUsageOID.SERVER_AUTH]
-    tsa = issue_cert(k.pki.ca, "TSA en webserver", profile="tsa", extended_key_usage=ekus)
+    tsa = issue_cert(k.pki.tsa_ca, "TSA en webserver", profile="tsa", extended_key_usage=ekus)
     with tamper.local_tsa(tsa) as stamper:
         return k.controller_signs(k.pki.controller, stamper)
 

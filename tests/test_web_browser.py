@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from dpa.devtools.devpki import read_secrets_env
+from dpa.workflows.demo import EXAMPLE_CUSTOMER
 from tests.customers import customer_row, write_customers
 from tests.signing_support import make_nss_db, pdfsig, run_dpa, running_tsa
 from tests.tamper import add_page_content, incremental
@@ -119,7 +120,10 @@ def test_sales_issues_through_the_form_and_downloads_it(
 ) -> None:
     page = new_page(browser, server, "sam")
     page.goto("/agreements/new")
-    row = {**customer_row(1), "id": "WEB-1", "name": HOSTILE_NAME, "kvk": "1234"}
+    # the e-mail domain is the one the development PKI's example controller signs with, so that ingest later
+    # recognises that signer as this customer (DESIGN §6 "The signer is the customer")
+    email = f"inkoop@{EXAMPLE_CUSTOMER['email'].split('@')[1]}"
+    row = {**customer_row(1), "id": "WEB-1", "name": HOSTILE_NAME, "kvk": "1234", "email": email}
     for field, value in row.items():
         if field != "language":
             page.fill(f"#{field}", value)

@@ -71,22 +71,6 @@ class PendingSignature:
     evidence_head: str
 
 
-class _PdfA2UpdateWriter(DpaUpdateWriter):
-    """The update writer of every dpa signature (:class:`~dpa.signing.document.DpaUpdateWriter`: no Info/XMP
-    update, new objects numbered from /Size), which also keeps the file's PDF 1.x version.
-
-    pyHanko declares PDF 2.0 in the catalog (/Version) for an ECDSA signature on a curve of ISO/TS 32002, such as
-    the browser's P-256. The agreement is PDF/A-2b, which is based on PDF 1.7, and dpa's own updates change
-    nothing in the catalog but what the signature needs: the extension is still declared (/Extensions /ISO_, which
-    the verifier allows), the version stays."""
-
-    def ensure_output_version(self, version: tuple[int, int]) -> None:
-        """Raise the output version only within PDF 1.x (see the class docstring)."""
-        if version >= (2, 0):
-            return
-        super().ensure_output_version(version)  # type: ignore[no-untyped-call]
-
-
 class _EvidenceHead(CMSAttributeProvider):
     attribute_type = EVIDENCE_HEAD_OID
 
@@ -156,7 +140,7 @@ def prepare_signature(
     pdf_signer = PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style)
 
     async def digest_and_attributes() -> tuple[PreparedByteRangeDigest, cms.CMSAttributes, bytes]:
-        writer = _PdfA2UpdateWriter(issued_pdf)
+        writer = DpaUpdateWriter(issued_pdf)  # as dpa.signing.sign: metadata untouched, numbers from /Size
         output = io.BytesIO()
         prepared, _tbs, _output = await pdf_signer.async_digest_doc_for_signing(
             writer, existing_fields_only=True, appearance_text_params=params, output=output

@@ -116,6 +116,8 @@ class EmbeddedFontFactory(FontEngineFactory):
         )
 
 
+TIME_CHARACTERS = "0123456789-:. CETS"
+"""What the appearance's time line can show beyond the words: digits, separators, CET/CEST."""
 _SUBSETS: dict[tuple[object, frozenset[int]], bytes] = {}
 _SUBSETS_LOCK = threading.Lock()
 MAX_CACHED_SUBSETS = 256
@@ -136,10 +138,20 @@ class _SubsetCachingAccumulator(GlyphAccumulator):
         self._font_key = font_key
         self.cidfont_obj.set_font_file = self._set_font_file  # type: ignore[method-assign]
 
+    def _include_time_glyphs(self) -> None:
+        """Always embed every glyph the time can use, so that one signer's signatures share one glyph set (and one
+        cached subset) whatever the digits of their time: without this, nearly every second was a new set."""
+        cmap = self.tt.getBestCmap() or {}
+        for char in TIME_CHARACTERS:
+            glyph_name = cmap.get(ord(char))
+            if glyph_name is not None:
+                self._get_cid_and_width(self.tt.getGlyphID(glyph_name))
+
     def _extract_subset(self, options: Any = None) -> None:
         """Deferred to :meth:`_set_font_file`, which subsets only when the glyph set is not cached."""
 
     def _set_font_file(self, writer: BasePdfFileWriter) -> generic.IndirectObject:
+        self._include_time_glyphs()
         key = (self._font_key, frozenset(self._glyphs))
         with _SUBSETS_LOCK:
             data = _SUBSETS.get(key)

@@ -16,9 +16,11 @@ from pyhanko.sign.fields import enumerate_sig_fields
 from dpa.errors import SigningError
 from dpa.roles import BY_ROLE, PROCESSOR
 
+PDF_1_7 = (1, 7)
+
 
 class DpaUpdateWriter(IncrementalPdfFileWriter):
-    """pyHanko's incremental writer with three changes, so that other signers can extend what dpa writes.
+    """pyHanko's incremental writer with four changes, so that other signers can extend what dpa writes.
 
     * **No metadata update.** pyHanko rewrites ``/Info`` ModDate/Producer and the XMP packet on every write. dpa
       leaves both alone: the XMP of a PDF/A-2b file must stay as the converter wrote it, and a signature update
@@ -26,6 +28,7 @@ class DpaUpdateWriter(IncrementalPdfFileWriter):
     * **New objects are numbered from /Size.** pyHanko 0.38 starts at /Size + 1, so the number /Size is left
       without any xref entry below the new /Size. LibreOffice numbers the objects it adds from the xref's entry
       count and then overwrites an object (issue 10 §4). Every number below /Size must have an entry.
+    * **PDF 1.7 stays PDF 1.7** (see :meth:`ensure_output_version`).
     * **/DigestMethod in the DocMDP reference.** ISO 32000-2 (table 256) requires it in a signature reference
       dictionary; pyHanko does not write it and has no option for it, and endesive refuses a certification
       without it. It is added just before the one write that pyHanko hashes.
@@ -43,6 +46,12 @@ class DpaUpdateWriter(IncrementalPdfFileWriter):
 
     def _update_meta(self) -> None:
         return None
+
+    def ensure_output_version(self, version: tuple[int, int]) -> None:
+        """Never above PDF 1.7: pyHanko raises /Version to 2.0 for an ECDSA P-256 signature (ISO 32002), but a
+        PDF/A-2b file is a PDF 1.7 file, and a changed /Version after ipcall.me's signature is refused by verify
+        (DESIGN §6). The ISO 32002 extension pyHanko also registers declares the algorithm all the same."""
+        super().ensure_output_version(min(version, PDF_1_7))  # type: ignore[no-untyped-call]
 
     def write(self, stream: IO[bytes]) -> None:
         """Write the update; a certification's DocMDP reference gets its /DigestMethod first."""

@@ -104,10 +104,13 @@ async def _signature(
         and await look_alike_chain(tst.trust_problem_indic, tsa_context, tsa_cert)
     )
     timestamp_findings = SigState(field=state.field, revision=state.revision)
-    tst_time, stamped_at = judge_signature_timestamp(doc, timestamp_findings, embedded, tst, look_alike)
+    tst_time, _future = judge_signature_timestamp(doc, timestamp_findings, embedded, tst, look_alike)
     state.timestamp, state.accuracy = timestamp_findings.timestamp, timestamp_findings.accuracy
     state.has_token = timestamp_findings.has_token
-    moment = tst_time or stamped_at or doc.now
+    # The certificate counts at the trusted time; without one (none, or a token that lies after the moment of
+    # validation, which cannot be relied on) at the moment of validation: revocation data is judged at a moment it
+    # can speak for, and the timestamp's own finding says what is wrong with the time.
+    moment = tst_time or doc.now
     if tst_time is not None:
         check_validity_at(state, signer_cert, tst_time, "the signer's certificate")
     signer_context = engine.anchors.signer_context(doc, moment, signer_cert, embedded.other_embedded_certs)
