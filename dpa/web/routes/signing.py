@@ -77,9 +77,10 @@ def with_signer_cookie(request: Request, response: Response) -> Response:
 
 
 def masked(email: str) -> str:
-    """An address as the page shows it: the first letter of the mailbox and the whole domain (j…@klant.nl)."""
+    """An address as the page shows it: the first letter of the mailbox and the whole domain (j…@klant.nl); a word
+    joiner (U+2060) keeps a line from breaking between the ellipsis and the domain."""
     local, _, domain = email.partition("@")
-    return f"{local[:1]}…@{domain}"
+    return f"{local[:1]}…\u2060@{domain}"
 
 
 def agreement_pages(request: Request, agreement: Agreement) -> list[Path]:
