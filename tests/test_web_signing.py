@@ -315,10 +315,22 @@ def test_an_expired_link_answers_410(
     browser: Any, server: ServerProcess, smtp: SmtpServer, agreements: list[str], sales: httpx.Client, shots: Shots
 ) -> None:
     token = invite_over_http(sales, smtp, agreements[1])  # a new link after the locked one
-    with httpx.Client(base_url=server.url) as customer:
-        assert customer.get(f"/s/{token}").status_code == 200
+    register = server.cwd / "output" / "register.sqlite3"
+    with httpx.Client(base_url=server.url, timeout=300) as customer:
+        events_before = count_events(register)
+        page = customer.get(f"/s/{token}")  # what a mail scanner's prefetch does
+        issued = customer.get(f"/s/{token}/agreement.pdf")
+        assert page.status_code == 200 and issued.status_code == 200
+        assert issued.headers["content-disposition"].startswith("attachment;")
+        assert count_events(register) == events_before, "a GET of the link changed the register"
+        unsigned = customer.post(
+            f"/s/{token}/upload",
+            data={"csrf_token": csrf_of(page.text)},
+            files={"file": ("returned.pdf", issued.content, "application/pdf")},
+        )  # the issued file sent back as if signed: ingest's words
+        assert unsigned.status_code == 422 and "has not signed it yet" in unsigned.text, unsigned.text[-2000:]
         past = iso(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
-        with sqlite3.connect(server.cwd / "output" / "register.sqlite3") as db:  # the link's days have gone by
+        with sqlite3.connect(register) as db:  # the link's days have gone by
             changed = db.execute(
                 "UPDATE portal_invitations SET expires_at = ? WHERE token_sha256 = ?", (past, token_hash(token))
             )
@@ -341,6 +353,22 @@ def test_no_token_or_code_reaches_the_servers_log(server: ServerProcess) -> None
     assert len(SEEN) >= 7, SEEN  # the tests above ran: four links, three codes
     for secret in SEEN:
         assert secret not in log, "a link token or one-time code reached the server's log"
+
+
+def count_events(register: Path) -> int:
+    """How many events the register holds."""
+    with sqlite3.connect(register) as db:
+        (count,) = db.execute("SELECT count(*) FROM events").fetchone()
+    db.close()
+    return int(count)
+
+
+def test_the_customer_signing_crl_is_served_where_its_certificates_point(server: ServerProcess) -> None:
+    answer = httpx.get(server.url + "ca/customer-signing.crl")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/pkix-crl"
+    crl = x509.load_der_x509_crl(answer.content)
+    ca = x509.load_pem_x509_certificate((server.cwd / "output" / "dev-pki" / "signing-ca.pem").read_bytes())
+    assert crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
 
 
 KEY_SPY = """
