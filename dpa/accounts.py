@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -23,7 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from dpa.errors import AccountError, LoginError, RegisterError
-from dpa.records import ID_PATTERN
+from dpa.records import BIDI_CONTROLS, EMAIL_PATTERN, ID_PATTERN
 from dpa.register import Agreement, Register
 
 AccountRole = Literal["sales", "legal", "ops", "admin"]
@@ -32,7 +33,7 @@ MAX_FAILED_LOGINS = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD_LENGTH = 12
 TOKEN_PREFIX = "dpa_"  # noqa: S105 - the visible prefix of every API token, not a secret
-USER_COLUMNS = "id, name, role, must_change_password, disabled, failed_logins, locked_until, created_at"
+USER_COLUMNS = "id, name, role, must_change_password, disabled, failed_logins, locked_until, created_at, email"
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
@@ -51,6 +52,8 @@ class User:
     failed_logins: int
     locked_until: str | None
     created_at: str
+    email: str | None = None
+    """Where the signing page tells them that a customer they invited signed (``dpa users add --email``)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,15 @@ def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def check_email(value: str) -> str:
+    """An account's e-mail address, NFC and trimmed; :class:`AccountError` for anything that is not one."""
+    address = unicodedata.normalize("NFC", value).strip()
+    bad = any(ch in BIDI_CONTROLS or unicodedata.category(ch).startswith("C") for ch in address)
+    if bad or len(address) > 254 or not EMAIL_PATTERN.match(address):
+        raise AccountError(f"'{address.encode('unicode_escape').decode('ascii')}' is not an e-mail address")
+    return address
+
+
 def new_password() -> str:
     """A random one-time password (20 characters)."""
     return secrets.token_urlsafe(15)
@@ -96,8 +108,19 @@ class Accounts:
 
     # --- users -----------------------------------------------------------------------------------------------
 
-    def add(self, name: str, role: str, password: str, *, must_change: bool = False, actor: str = "cli") -> User:
-        """Create an account; ``must_change`` forces a new password at the first login."""
+    def add(
+        self,
+        name: str,
+        role: str,
+        password: str,
+        *,
+        must_change: bool = False,
+        actor: str = "cli",
+        email: str | None = None,
+    ) -> User:
+        """Create an account; ``must_change`` forces a new password at the first login; ``email`` (optional) is
+        where the signing page tells them that a customer they invited signed."""
+        address = check_email(email) if email else None
         if not ID_PATTERN.match(name):
             raise AccountError("a user name is 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         if role not in ACCOUNT_ROLES:
@@ -108,11 +131,11 @@ class Accounts:
             if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise AccountError(f"a user named {name} exists already")
             db.execute(
-                "INSERT INTO users (name, role, password_hash, must_change_password, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (name, role, digest, int(must_change), _iso(_now())),
+                "INSERT INTO users (name, role, password_hash, must_change_password, created_at, email) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, role, digest, int(must_change), _iso(_now()), address),
             )
-            self._record(db, actor, "user-added", None, f"{name} ({role})")
+            self._record(db, actor, "user-added", None, f"{name} ({role})" + (f", {address}" if address else ""))
         return self.get(name)
 
     def get(self, name: str) -> User:
@@ -125,6 +148,13 @@ class Accounts:
     def users(self) -> list[User]:
         """Every account, by name."""
         return [_user(row) for row in self.register.query(f"SELECT {USER_COLUMNS} FROM users ORDER BY name")]
+
+    def email_of(self, name: str) -> str | None:
+        """The e-mail address of the active account ``name``, or None (no such user, disabled, or none given)."""
+        rows = self.register.query("SELECT email, disabled FROM users WHERE name = ?", (name,))
+        if not rows or rows[0]["disabled"]:
+            return None
+        return str(rows[0]["email"]) if rows[0]["email"] else None
 
     def has_users(self) -> bool:
         """Whether any account exists."""
@@ -338,4 +368,5 @@ def _user(row: sqlite3.Row) -> User:
         failed_logins=int(data["failed_logins"]),
         locked_until=data["locked_until"],
         created_at=str(data["created_at"]),
+        email=data.get("email"),
     )

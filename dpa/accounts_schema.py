@@ -1,5 +1,5 @@
-"""The tables of the web application's accounts (:mod:`dpa.accounts`) in the register's database: one migration
-of :data:`dpa.register.MIGRATIONS` (kept here so that the register module stays about agreements)."""
+"""The tables of the web application's accounts (:mod:`dpa.accounts`) in the register's database: migrations of
+:data:`dpa.register.MIGRATIONS` (kept here so that the register module stays about agreements)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,6 @@ ACCOUNT_TABLES: tuple[str, ...] = (
         requested_at TEXT NOT NULL
     )""",
 )
+
+ACCOUNT_EMAIL: tuple[str, ...] = ("ALTER TABLE users ADD COLUMN email TEXT",)
+"""A user's e-mail address (optional): where the signing page tells them that a customer they invited signed."""

@@ -2,12 +2,13 @@
 
 Migrations are only ever appended: a database at version N runs ``MIGRATIONS[N:]`` when it is opened. Version 1:
 agreements and the append-only events; 2: legal's signer confirmations; 3: the web application's accounts
-(:mod:`dpa.accounts_schema`); 4: the customer's signing page (:mod:`dpa.portal`) and the events' hash chain.
+(:mod:`dpa.accounts_schema`); 4: the customer's signing page (:mod:`dpa.portal`) and the events' hash chain; 5:
+accounts' e-mail addresses (the signing page tells the user who sent a link when the customer has signed).
 """
 
 from __future__ import annotations
 
-from dpa.accounts_schema import ACCOUNT_TABLES
+from dpa.accounts_schema import ACCOUNT_EMAIL, ACCOUNT_TABLES
 
 # One tuple of statements per schema version; a database at version N runs MIGRATIONS[N:] on open.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -115,4 +116,5 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "ALTER TABLE events ADD COLUMN prev_hash TEXT",
     ),
+    ACCOUNT_EMAIL,
 )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from dpa.config import Config, SmtpConfig
+from dpa.portal.ca import CRL_PATH
+from dpa.portal.flow import SigningPortal
 from dpa.portal.invitations import Client
 from dpa.records import CustomerRecord
 from dpa.register import Agreement, Register
@@ -207,7 +210,51 @@ def files_under(folder: Path) -> Iterator[Path]:
     return (p for p in folder.rglob("*") if p.is_file())
 
 
-def local_portal_config(config: Config, folder: Path, smtp: SmtpConfig | None) -> Config:
-    """``config`` with output and register under ``folder`` and the given ``[smtp]``."""
+def local_portal_config(
+    config: Config, folder: Path, smtp: SmtpConfig | None, *, base_url: str | None = None
+) -> Config:
+    """``config`` with output and register under ``folder``, the given ``[smtp]`` and ``[portal] base_url``."""
     paths = dataclasses.replace(config.paths, output=folder, register=folder / "register.sqlite3")
-    return dataclasses.replace(config, paths=paths, smtp=smtp)
+    portal = dataclasses.replace(config.portal, base_url=base_url) if base_url else config.portal
+    return dataclasses.replace(config, paths=paths, smtp=smtp, portal=portal)
+
+
+class CrlServer:
+    """The customer-signing CA's CRL over HTTP on loopback, at the path ``dpa serve`` publishes it
+    (``/ca/customer-signing.crl``), for library tests without the web application: the portal fetches it from the
+    address its certificates name when it prepares a signature (PAdES B-LT). Set :attr:`portal` once made."""
+
+    def __init__(self) -> None:
+        self.portal: SigningPortal | None = None
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path != CRL_PATH or outer.portal is None:
+                    self.send_error(404)
+                    return
+                outer.requests += 1
+                body = outer.portal.crl()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/pkix-crl")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        """``[portal] base_url`` for a portal whose CRL this server answers."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()

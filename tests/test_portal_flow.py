@@ -9,6 +9,7 @@ through ingest (prefix check, verification) and pdfsig; nothing stored may hold 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from asn1crypto import cms
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -37,7 +39,9 @@ from dpa.register import Register
 from dpa.signing.sign import SigningSession
 from dpa.workflows.issue import Issued, IssueRun, issue_one
 from tests.conftest import make_record
+from tests.ltv_support import dss_crl_issuers
 from tests.portal_support import (
+    CrlServer,
     SmtpServer,
     attachments,
     body,
@@ -89,13 +93,16 @@ def test_the_customer_signs_in_the_browser(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    config = local_portal_config(signing_config, tmp_path, smtp.config())
+    crl_server = CrlServer()
+    config = local_portal_config(signing_config, tmp_path, smtp.config(), base_url=crl_server.base_url)
     issued = issue_for(config, converter, "C-77")
     seen = len(smtp.messages)
     with (
         Register(config.paths.register) as register,
         SigningPortal(config, register, SmtpMailer(config.smtp)) as portal,
+        contextlib.closing(crl_server),
     ):
+        crl_server.portal = portal
         portal.invite("C-77", "inkoop@c-77.example", SALES)
         invitation_mail = smtp.wait_for(seen + 1)[-1]
         assert attachments(invitation_mail) == {"C-77.pdf": issued.path.read_bytes()}
@@ -168,6 +175,16 @@ def test_the_customer_signs_in_the_browser(
     assert read_binding(cert) == AgreementBinding("C-77", issued.sha256)
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is None
     assert controller.timestamp_token is not None
+
+    # B-LT: the customer-signing CA's CRL, fetched from the address the certificate names, is in the DSS
+    assert crl_server.requests >= 1
+    assert report.pades_level in ("B-LT", "B-LTA"), report.pades_level
+    start, length = controller.byte_range[2:]
+    revision = stored.read_bytes()[: start + length]  # the controller signature's own revision
+    assert cert.issuer.rfc4514_string() and dss_crl_issuers(revision) >= {
+        asn1_x509.Name.load(cert.issuer.public_bytes()).human_friendly,
+        *dss_crl_issuers(issued.path.read_bytes()),  # the TSA's, as for ipcall.me's signature
+    }
 
     # the evidence: every step, hash-chained, its head inside the customer's signature
     signed_attrs = controller.signed_data["signer_infos"][0]["signed_attrs"]

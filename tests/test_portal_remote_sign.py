@@ -1,9 +1,11 @@
 """Interrupted signing on its own, quickly (a small PDF dpa did not assemble, certified with the real `dpa tsa
-serve`): a finish that fails (TSA down) keeps the prepared signature for another try, a finished one cannot be
+serve`): a finish that fails (TSA down, in another server process over the same register) keeps the prepared
+signature for another try, a finished one cannot be
 finished twice, and a file ingest refuses leaves the link open with the refusal in the evidence."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -17,19 +19,24 @@ from dpa.portal.invitations import Actor
 from dpa.portal.mail import Outbox, list_outbox, read_message
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
-from dpa.signing.timestamps import DpaTimeStamper
-from dpa.signing.trust import load_trust_roots
+from dpa.signing.timestamps import timestamper_from_config
 from tests.conftest import make_record
-from tests.portal_support import browser, code_from, enter_agreement, local_portal_config
+from tests.portal_support import CrlServer, browser, code_from, enter_agreement, local_portal_config
 from tests.signing_support import assert_signed_ok, build_test_agreement, free_port
 
 
 def test_a_failed_finish_keeps_the_prepared_signature(signing_config: Config, dev_pki: DevPki, tmp_path: Path) -> None:
-    config = local_portal_config(signing_config, tmp_path, None)
+    crl_server = CrlServer()  # the customer-signing CA's CRL, as dpa serve publishes it
+    config = local_portal_config(signing_config, tmp_path, None, base_url=crl_server.base_url)
     with SigningSession(config) as session:
         certified, _ = session.sign_bytes(build_test_agreement(), "processor")
     outbox = Outbox(tmp_path / "outbox")
-    with Register(config.paths.register) as register, SigningPortal(config, register, outbox) as portal:
+    with (
+        Register(config.paths.register) as register,
+        SigningPortal(config, register, outbox) as portal,
+        contextlib.closing(crl_server),
+    ):
+        crl_server.portal = portal
         agreement = enter_agreement(register, make_record(id="C-5", email="c5@klant.example"), certified, tmp_path)
         token = portal.invite("C-5", "c5@klant.example", Actor("sales-anna", "sales")).token
         signer = browser("s")
@@ -42,11 +49,13 @@ def test_a_failed_finish_keeps_the_prepared_signature(signing_config: Config, de
         )  # fmt: skip
         to_sign = portal.prepare_signature(token, signer.client)
 
-        dead_tsa = [f"http://127.0.0.1:{free_port()}/"]
-        down = DpaTimeStamper(dead_tsa, trust_roots=load_trust_roots(config.trust.tsa_roots))
-        with SigningPortal(config, register, outbox, timestamper=down) as unlucky, pytest.raises(TimestampError):
-            unlucky.finish_signature(token, signer.client, signer.sign(to_sign))  # the TSA is down
-        down.close()
+        down = timestamper_from_config(config, [f"http://127.0.0.1:{free_port()}/"])  # the TSA is down
+        with (
+            SigningPortal(config, register, outbox, timestamper=down) as server_without_tsa,
+            contextlib.closing(down),
+            pytest.raises(TimestampError),
+        ):
+            server_without_tsa.finish_signature(token, signer.client, signer.sign(to_sign))
         outcome = portal.finish_signature(token, signer.client, signer.sign(to_sign))  # the same preparation
         with pytest.raises(StepOutOfOrder, match="no signature has been prepared"):
             portal.finish_signature(token, signer.client, signer.sign(to_sign))

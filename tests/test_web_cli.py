@@ -28,13 +28,13 @@ def test_users_commands(tmp_path: Path) -> None:
     )
     assert added.returncode == 0, added.stderr
     assert PASSWORD not in added.stdout + added.stderr
-    once = run_dpa("users", "add", "bert", "--role", "sales", cwd=tmp_path)
+    once = run_dpa("users", "add", "bert", "--role", "sales", "--email", " bert@ipcall.example ", cwd=tmp_path)
     assert once.returncode == 0 and re.fullmatch(r"one-time password for bert: \S{20}\n", once.stdout), once.stdout
     listed = run_dpa("users", "list", "--json", cwd=tmp_path)
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert [(r["name"], r["role"], r["state"]) for r in rows] == [
-        ("anna", "legal", "active"),
-        ("bert", "sales", "active"),
+    assert [(r["name"], r["role"], r["state"], r["email"]) for r in rows] == [
+        ("anna", "legal", "active", None),
+        ("bert", "sales", "active", "bert@ipcall.example"),
     ]
     token = run_dpa("users", "token", "anna", cwd=tmp_path)
     assert token.returncode == 0 and token.stdout.startswith("dpa_")
@@ -54,6 +54,9 @@ def test_users_errors_are_one_line(tmp_path: Path) -> None:
     assert unset.stderr == "dpa: error: the environment variable NOT_SET_ANYWHERE is not set or empty\n"
     assert run_dpa("users", "disable", "nobody", cwd=tmp_path).stderr == "dpa: error: no user named nobody\n"
     assert run_dpa("users", "add", "x", "--role", "root", cwd=tmp_path).returncode == 2
+    bidi = run_dpa("users", "add", "carl", "--role", "sales", "--email", "carl@ipcall.example\u202e", cwd=tmp_path)
+    assert bidi.returncode == 1 and bidi.stderr == "dpa: error: 'carl@ipcall.example\\u202e' is not an e-mail address\n"
+    assert "carl" not in run_dpa("users", "list", cwd=tmp_path).stdout
 
 
 def test_the_readme_shows_the_web_commands() -> None:

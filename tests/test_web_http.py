@@ -18,7 +18,7 @@ from dpa.config import Config
 from dpa.devtools.devpki import DevPki
 from dpa.register import Register
 from dpa.web.app import create_app
-from dpa.web.routes import agreements, api, batch, documents, session, users
+from dpa.web.routes import agreements, api, batch, documents, outbox, session, signing, users
 from dpa.web.runtime import WebRuntime
 from tests.conftest import EXAMPLE_FIELDS, local_paths
 from tests.signing_support import run_dpa
@@ -37,6 +37,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/agreements/{customer_id}/issued.pdf"): {"sales", "legal"},
     ("GET", "/agreements/{customer_id}/signed.pdf"): {"sales", "legal"},
     ("GET", "/agreements/{customer_id}/report.pdf"): {"sales", "legal"},
+    ("POST", "/agreements/{customer_id}/invite"): {"sales", "legal"},
     ("POST", "/agreements/{customer_id}/end"): {"legal"},
     ("POST", "/agreements/{customer_id}/purge"): {"legal"},
     ("GET", "/verify"): {"sales", "legal"},
@@ -55,6 +56,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/users/{name}/disable"): {"admin"},
     ("POST", "/users/{name}/token"): {"admin"},
     ("POST", "/users/{name}/revoke"): {"admin"},
+    ("GET", "/outbox"): {"admin"},
+    ("GET", "/outbox/{name}"): {"admin"},
     ("GET", "/account/password"): EVERYONE,
     ("POST", "/account/password"): EVERYONE,
     ("POST", "/logout"): EVERYONE,
@@ -65,7 +68,15 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/ingest"): {"legal"},
     ("GET", "/api/openapi.json"): EVERYONE,
 }
-PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("GET", "/ca/customer-signing.crl")}
+# The customer's signing page (DESIGN.md §11) has no account: the link's token is the credential.
+SIGNING_LINK = {
+    ("GET", f"/s/{{token}}{tail}") for tail in ("", "/agreement.pdf", "/page-{number}.png", "/done", "/signed.pdf")
+}
+SIGNING_LINK |= {
+    ("POST", f"/s/{{token}}/{step}") for step in ("code", "confirm", "challenge", "certificate", "prepare")
+}
+SIGNING_LINK |= {("POST", "/s/{token}/finish"), ("POST", "/s/{token}/upload")}
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +117,7 @@ def concrete(path: str) -> str:
 def routes() -> set[tuple[str, str]]:
     """Every route of the application's routers."""
     found = set()
-    for module in (agreements, api, batch, documents, session, users):
+    for module in (agreements, api, batch, documents, outbox, session, signing, users):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             found.update((method, route.path) for method in route.methods if method != "HEAD")
@@ -114,7 +125,7 @@ def routes() -> set[tuple[str, str]]:
 
 
 def test_every_route_has_its_roles_written_down(app_client: TestClient) -> None:
-    assert routes() == set(ALLOWED) | PUBLIC
+    assert routes() == set(ALLOWED) | PUBLIC | SIGNING_LINK
     assert {r.path for r in api.router.routes} <= {p for _m, p in ALLOWED}
 
 

@@ -74,16 +74,22 @@ def users() -> None:
     help="Take the password from this environment variable; without it a one-time password is printed, to be "
     "changed at the first login.",
 )
+@click.option(
+    "--email",
+    metavar="ADDR",
+    help="Their e-mail address (optional): the signing page tells them there when a customer they invited signed.",
+)
 @pass_app
-def users_add(app: AppContext, name: str, role: str, password_env: str | None) -> None:
+def users_add(app: AppContext, name: str, role: str, password_env: str | None, email: str | None) -> None:
     """Create an account of the web application with a role: sales, legal, ops or admin.
 
     The password comes from --password-env (at least 12 characters), or a one-time password is printed once and
-    must be changed at the first login. Passwords are stored as argon2id hashes.
+    must be changed at the first login. Passwords are stored as argon2id hashes. With --email the user is told by
+    mail when a customer they sent a signing link to has signed (without it, only the agreement page shows it).
 
     \b
     Examples:
-      dpa users add anna --role sales                  # prints a one-time password
+      dpa users add anna --role sales --email anna@ipcall.me   # prints a one-time password
       ANNA_PW='…' dpa users add anna --role legal --password-env ANNA_PW
     """
     from dpa.accounts import new_password
@@ -96,7 +102,7 @@ def users_add(app: AppContext, name: str, role: str, password_env: str | None) -
     else:
         password = new_password()
     with _accounts(app) as accounts:
-        accounts.add(name, role, password, must_change=not password_env)
+        accounts.add(name, role, password, must_change=not password_env, email=email)
     app.info(f"added {name} ({role})")
     if not password_env:
         click.echo(f"one-time password for {name}: {password}")
@@ -106,7 +112,7 @@ def users_add(app: AppContext, name: str, role: str, password_env: str | None) -
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per user, one per line.")
 @pass_app
 def users_list(app: AppContext, as_json: bool) -> None:
-    """List the accounts of the web application: name, role and state (active, locked or disabled).
+    """List the accounts of the web application: name, role, state (active, locked or disabled) and e-mail.
 
     \b
     Example:
@@ -116,10 +122,16 @@ def users_list(app: AppContext, as_json: bool) -> None:
         for user in accounts.users():
             state = "disabled" if user.disabled else ("locked" if user.locked_until else "active")
             if as_json:
-                row = {"name": user.name, "role": user.role, "state": state, "created_at": user.created_at}
+                row = {
+                    "name": user.name,
+                    "role": user.role,
+                    "state": state,
+                    "created_at": user.created_at,
+                    "email": user.email,
+                }
                 click.echo(json.dumps(row, ensure_ascii=False))
             else:
-                click.echo(f"{user.name}\t{user.role}\t{state}")
+                click.echo(f"{user.name}\t{user.role}\t{state}\t{user.email or ''}")
 
 
 @users.command("disable")

@@ -85,3 +85,9 @@ class SigningCaError(PortalError):
     """The customer-signing CA cannot be loaded or cannot issue (bad certificate, key, token)."""
 
     http_status = 500
+
+
+class PagesUnavailable(PortalError):
+    """The agreement's pages could not be drawn as images (pdftoppm missing, failed or too slow)."""
+
+    http_status = 503

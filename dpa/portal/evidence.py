@@ -49,6 +49,11 @@ KINDS: dict[str, tuple[str, str]] = {
     "signature-prepared": ("signature prepared", "handtekening voorbereid"),
     "signed": ("signed in the browser", "ondertekend in de browser"),
     "signature-refused": ("signed file refused", "ondertekend bestand geweigerd"),
+    "signed-file-uploaded": (
+        "a file signed elsewhere was uploaded on the signing page",
+        "elders ondertekend bestand geüpload op de ondertekeningspagina",
+    ),
+    "inviter-notified": ("the user who sent the link was told", "de verzender van de link is op de hoogte gebracht"),
 }
 """The events the signing page writes, and what they are called."""
 
@@ -62,6 +67,7 @@ _DETAIL_LABELS = (
     ("key_sha256", "key fingerprint (SHA-256)"),
     ("signatory", "signatory"),
     ("timestamp", "timestamp"),
+    ("file", "file"),
     ("reason", "reason"),
     ("expires_at", "valid until"),
 )

@@ -12,6 +12,11 @@ One method per thing the page does, in order::
     portal.request_certificate(token, client, public_key=spki, proof=sig, signatory_name=…, agreed=True)
     to_sign = portal.prepare_signature(token, client)          # DER of the signed attributes
     outcome = portal.finish_signature(token, client, raw_sig)  # timestamp, ingest: effective from today
+    portal.signed_copy(token, client)        # the page's last state: the effective agreement, for this session
+
+or, instead of the browser's key, ``portal.upload(token, client, pdf_bytes, name)``: a PDF the customer signed
+elsewhere (Acrobat), taken in through ingest. :class:`~dpa.portal.completion.Completion` handles what follows
+(the signed copy to the signer, a notice to the user who sent the link).
 
 Each step checks the link (:class:`~dpa.portal.errors.LinkGone` for used, expired, replaced or locked links), the
 step before it and the browser session, and records its evidence in the register. Tokens, codes and session ids
@@ -22,18 +27,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
-import threading
-from collections.abc import Callable
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dpa.config import Config
-from dpa.errors import ConfigError
 from dpa.files import write_atomic
 from dpa.portal import codes
 from dpa.portal.binding import AgreementBinding
-from dpa.portal.ca import CertificateRequest, SigningCa, browser_public_key, check_proof_of_possession, key_fingerprint
+from dpa.portal.ca import CertificateRequest, browser_public_key, check_proof_of_possession, key_fingerprint
 from dpa.portal.certificates import (
     IssuedCertificate,
     certificate_by_serial,
@@ -43,7 +45,8 @@ from dpa.portal.certificates import (
     revoked_certificates,
     serial_hex,
 )
-from dpa.portal.errors import InvitationRefused, MailError, StepOutOfOrder
+from dpa.portal.completion import SignedOutcome
+from dpa.portal.errors import InvitationRefused, LinkGone, MailError, StepOutOfOrder
 from dpa.portal.evidence import PortalEvidence, append_event, chain_head, portal_evidence
 from dpa.portal.invitations import (
     Actor,
@@ -52,25 +55,18 @@ from dpa.portal.invitations import (
     clean_signatory_text,
     create_invitation,
     find_invitation,
+    invitation_by_token,
     issued_file_bytes,
     locked_invitation,
     note_opened,
 )
-from dpa.portal.mail import Mailer
-from dpa.portal.messages import code_message, invitation_message, signed_copy_message
+from dpa.portal.messages import code_message, invitation_message
 from dpa.portal.remote_sign import clear_pending, finish_signature, load_pending, prepare_signature, save_pending
-from dpa.register import Agreement, Register
-from dpa.signing.keys import SecretPrompt, read_secret
-from dpa.signing.timestamps import DpaTimeStamper, timestamper_from_config
+from dpa.portal.resources import PortalResources
+from dpa.register import Agreement
+from dpa.signing.trust import asn1_certificate
 from dpa.verify.verifier import Verifier
 from dpa.workflows.ingest import IngestResult, ingest_file
-
-log = logging.getLogger(__name__)
-Clock = Callable[[], dt.datetime]
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -92,61 +88,10 @@ class SigningView:
     issued_file: Path
 
 
-@dataclass(frozen=True)
-class SignedOutcome:
-    """How a signature made on the page ended: ingested (effective from a date) or refused (with the reason)."""
-
-    accepted: bool
-    reason: str
-    timestamp: dt.datetime
-    ingest: IngestResult
-    notice: str | None = None
-    """Something that did not stop the signature but should be looked at (the signed copy could not be mailed)."""
-
-    @property
-    def effective_date(self) -> dt.date | None:
-        """The date the agreement is in force from (Europe/Amsterdam), when it was accepted."""
-        return self.ingest.report.effective_date if self.accepted and self.ingest.report else None
-
-
-class SigningPortal:
+class SigningPortal(PortalResources):
     """The signing flow over one register, one mailer and (made on first use) the CA, the TSA client and the
-    verifier. Thread-safe: the steps that use the TSA run one at a time."""
-
-    def __init__(
-        self,
-        config: Config,
-        register: Register,
-        mailer: Mailer,
-        *,
-        ca: SigningCa | None = None,
-        timestamper: DpaTimeStamper | None = None,
-        verifier: Verifier | None = None,
-        clock: Clock = _utc_now,
-        prompt: SecretPrompt | None = None,
-    ) -> None:
-        self.config = config
-        self.register = register
-        self.mailer = mailer
-        self._ca = ca
-        self._timestamper = timestamper
-        self._verifier = verifier
-        self._owned: list[SigningCa | DpaTimeStamper | Verifier] = []
-        self._clock = clock
-        self._prompt = prompt
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        """Close what the portal opened itself (CA key, TSA session, verification worker)."""
-        for resource in reversed(self._owned):
-            resource.close()
-        self._owned.clear()
-
-    def __enter__(self) -> SigningPortal:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+    verifier (:class:`~dpa.portal.resources.PortalResources`). Thread-safe: the steps that use the TSA run one at
+    a time."""
 
     # --- invitation ----------------------------------------------------------------------------------------------
 
@@ -159,7 +104,12 @@ class SigningPortal:
         invitation, token = create_invitation(self.register, agreement, email, actor, now, self.config.portal.link_days)
         link = self.link(token)
         message = invitation_message(
-            invitation.email, link, agreement, dt.datetime.fromisoformat(invitation.expires_at), issued, self._processor
+            invitation.email,
+            link,
+            agreement,
+            dt.datetime.fromisoformat(invitation.expires_at),
+            issued,
+            self.processor_name,
         )
         try:
             self.mailer.send(message)
@@ -196,13 +146,19 @@ class SigningPortal:
         codes.check_can_send_code(invitation)
         secret = self._secret()
         code = codes.new_code()
-        self.mailer.send(code_message(invitation.email, code, codes.CODE_MINUTES, self._processor))
+        self.mailer.send(code_message(invitation.email, code, codes.CODE_MINUTES, self.processor_name))
         return codes.store_code(self.register, token, client, code, secret, now)
 
     def verify_code(self, token: str, client: Client, code: str) -> Invitation:
         """Confirm the code; the link is then bound to this browser session. Five wrong codes lock the link."""
         self.open(token, client)
         return codes.verify_code(self.register, token, client, code, self._secret(), self._clock())
+
+    def check_signatory(self, name: str, title: str) -> None:
+        """Refuse a signatory's name or title the certificate could not carry (control or bidi characters,
+        blank-looking, too long) before a code is sent; the certificate request checks them again."""
+        clean_signatory_text(name, "signatory_name", required=True)
+        clean_signatory_text(title, "signatory_title", required=False)
 
     # --- certificate ----------------------------------------------------------------------------------------------
 
@@ -258,6 +214,10 @@ class SigningPortal:
         if issued is None:
             raise StepOutOfOrder("this browser has no valid signing certificate for the link yet; request one first")
         with self._lock:
+            ca_cert = asn1_certificate(self.ca.certificate)
+            plan = self.revocation.plan(
+                asn1_certificate(issued.certificate), [ca_cert], self.timestamper, whose="the signing-page certificate"
+            )
             pending = prepare_signature(
                 issued_file_bytes(agreement),
                 issued.certificate,
@@ -266,6 +226,7 @@ class SigningPortal:
                 evidence_head=head,
                 font_path=self.config.paths.appearance_font,
                 now=now,
+                validation_context=plan.context,
             )
         with self.register.transaction() as db:
             invitation, agreement = locked_invitation(db, token, now)
@@ -291,7 +252,7 @@ class SigningPortal:
             with self._lock:
                 chain = [self.ca.certificate]
                 signed, stamp = finish_signature(pending, issued.certificate, chain, signature, self.timestamper)
-            returned = self.config.paths.output / "portal" / f"{agreement.customer_id}.{invitation.id}.pdf"
+            returned = self._work_dir() / f"{agreement.customer_id}.{invitation.id}.pdf"
             write_atomic(returned, signed)
         except BaseException:  # a wrong signature, the TSA down: the prepared signature waits for another try
             with self.register.transaction() as db:
@@ -311,27 +272,60 @@ class SigningPortal:
         return self._ingest(invitation, agreement, returned, signed, stamp.gen_time)
 
     def _ingest(
-        self, invitation: Invitation, agreement: Agreement, returned: Path, signed: bytes, timestamp: dt.datetime
+        self, invitation: Invitation, agreement: Agreement, returned: Path, signed: bytes, timestamp: dt.datetime | None
     ) -> SignedOutcome:
         with self._lock:
             result = ingest_file(returned, self.register, self.verifier)
+        return self.completion.finish(invitation, agreement, result, signed, timestamp=timestamp, now=self._clock())
+
+    # --- another way to sign: a PDF signed elsewhere ----------------------------------------------------------------
+
+    def upload(self, token: str, client: Client, data: bytes, name: str) -> SignedOutcome:
+        """Take in a PDF the customer signed elsewhere (Acrobat) through ingest, with ingest's own words for what
+        is wrong. It must continue this link's issued agreement; a refused file leaves nothing stored."""
+        self.open(token, client)
         now = self._clock()
-        if not result.accepted:
-            with self.register.transaction() as db:
-                detail = {"invitation": invitation.id, "reason": result.reason}
-                append_event(db, agreement.id, "signature-refused", detail, now)
-            return SignedOutcome(False, result.reason, timestamp, result)
+        invitation, agreement = find_invitation(self.register, token, now)
+        issued = issued_file_bytes(agreement)
+        digest = hashlib.sha256(data).hexdigest()
         with self.register.transaction() as db:
-            db.execute("UPDATE portal_invitations SET status = 'used' WHERE id = ?", (invitation.id,))
-        notice = None
-        effective = result.report.effective_date if result.report else None
+            detail = {"invitation": invitation.id, "file": name[:100], **client.facts()}
+            append_event(db, agreement.id, "signed-file-uploaded", detail, now, file_sha256=digest)
+        if not data.startswith(issued):
+            reason = (
+                "the uploaded file is not an extension of the agreement of this link: it is not the agreement that "
+                "was sent, signed in its prepared field and saved unchanged"
+            )
+            self.register.record_refusal(agreement.id, digest, "NOT_AN_EXTENSION", reason)
+            refused = IngestResult(Path(name), False, reason, agreement)
+            return self.completion.finish(invitation, agreement, refused, data, timestamp=None, now=now)
+        holder = Path(tempfile.mkdtemp(prefix="upload-", dir=self._work_dir()))
         try:
-            if effective is not None:
-                self.mailer.send(signed_copy_message(invitation.email, agreement, effective, signed))
-        except MailError as exc:
-            notice = f"the signed copy could not be mailed to the signer: {exc}"
-            log.warning("%s: %s", agreement.customer_id, notice)
-        return SignedOutcome(True, result.reason, timestamp, result, notice)
+            staged = holder / f"{agreement.customer_id}.pdf"
+            staged.write_bytes(data)
+            outcome = self._ingest(invitation, agreement, staged, data, None)
+        finally:
+            shutil.rmtree(holder, ignore_errors=True)
+        if outcome.accepted:
+            with self.register.transaction() as db:  # the session that completed the link may fetch the copy
+                db.execute(
+                    "UPDATE portal_invitations SET session_sha256 = COALESCE(session_sha256, ?) WHERE id = ?",
+                    (client.session_hash, invitation.id),
+                )
+        return outcome
+
+    def signed_copy(self, token: str, client: Client) -> Agreement:
+        """The agreement of a link that this browser session completed (signed or uploaded), now effective: for
+        the page's last state and its download. :class:`LinkGone` for anyone else."""
+        invitation, agreement = invitation_by_token(self.register, token)
+        if (
+            invitation.status != "used"
+            or invitation.session_sha256 != client.session_hash
+            or agreement.status != "effective"
+            or not agreement.signed_file
+        ):
+            raise LinkGone("this signing link has been used: the agreement is signed", "used")
+        return agreement
 
     # --- evidence and CRL -----------------------------------------------------------------------------------------
 
@@ -347,41 +341,12 @@ class SigningPortal:
     # --- resources ------------------------------------------------------------------------------------------------
 
     @property
-    def ca(self) -> SigningCa:
-        """The customer-signing CA (loaded on first use)."""
-        if self._ca is None:
-            self._ca = SigningCa.from_config(self.config, prompt=self._prompt)
-            self._owned.append(self._ca)
-        return self._ca
-
-    @property
-    def timestamper(self) -> DpaTimeStamper:
-        """The RFC 3161 client for ``[tsa]`` (made on first use)."""
-        if self._timestamper is None:
-            self._timestamper = timestamper_from_config(self.config, prompt=self._prompt)
-            self._owned.append(self._timestamper)
-        return self._timestamper
-
-    @property
     def verifier(self) -> Verifier:
         """The verifier ingest uses: ``[trust] roots``, and ``[signing_ca]`` for the controller's signature only."""
         if self._verifier is None:
             self._verifier = Verifier(self.config)
             self._owned.append(self._verifier)
         return self._verifier
-
-    @property
-    def _processor(self) -> str:
-        return self.config.processor.name or "ipcall.me"
-
-    def _secret(self) -> bytes:
-        env = self.config.portal.secret_env
-        if not env:
-            raise ConfigError("[portal] secret_env is not set: one-time codes need a server secret (HMAC key)")
-        secret = read_secret(env, "signing page secret", None) or ""
-        if len(secret) < 16:
-            raise ConfigError(f"the signing page secret in {env} must be at least 16 characters")
-        return secret.encode("utf-8")
 
     def _agreement_for(self, customer_id: str) -> Agreement:
         live = [a for a in self.register.agreements(customer_id=customer_id) if a.status in ("issued", "effective")]
@@ -390,7 +355,7 @@ class SigningPortal:
         return live[-1]
 
     def _view(self, invitation: Invitation, agreement: Agreement) -> SigningView:
-        return SigningView(invitation, agreement, self._processor, Path(agreement.issued_file or ""))
+        return SigningView(invitation, agreement, self.processor_name, Path(agreement.issued_file or ""))
 
 
 __all__ = ["Actor", "Client", "NewInvitation", "SignedOutcome", "SigningPortal", "SigningView"]

@@ -130,6 +130,13 @@ def find_invitation(register: Register, token: str, now: dt.datetime) -> tuple[I
     :class:`LinkNotFound` for an unknown token; :class:`LinkGone` (``reason``) for a link used, expired, replaced,
     locked, or whose agreement is no longer waiting for a signature.
     """
+    invitation, agreement = invitation_by_token(register, token)
+    check_usable(invitation, agreement, now)
+    return invitation, agreement
+
+
+def invitation_by_token(register: Register, token: str) -> tuple[Invitation, Agreement]:
+    """The invitation for ``token`` and its agreement, whatever their state (:class:`LinkNotFound` when none)."""
     rows = register.query(
         f"SELECT {INVITATION_COLUMNS} FROM portal_invitations WHERE token_sha256 = ?", (token_hash(token),)
     )
@@ -139,9 +146,15 @@ def find_invitation(register: Register, token: str, now: dt.datetime) -> tuple[I
     agreement_rows = register.query(
         f"SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE id = ?", (invitation.agreement_id,)
     )
-    agreement = Agreement(**dict(agreement_rows[0]))
-    check_usable(invitation, agreement, now)
-    return invitation, agreement
+    return invitation, Agreement(**dict(agreement_rows[0]))
+
+
+def invitations_for(register: Register, agreement_id: int) -> list[Invitation]:
+    """Every signing link made for an agreement, oldest first (for the agreement page)."""
+    rows = register.query(
+        f"SELECT {INVITATION_COLUMNS} FROM portal_invitations WHERE agreement_id = ? ORDER BY id", (agreement_id,)
+    )
+    return [Invitation(**dict(row)) for row in rows]
 
 
 def check_usable(invitation: Invitation, agreement: Agreement, now: dt.datetime) -> None:

@@ -89,3 +89,23 @@ by both parties is attached.
         signed_pdf, maintype="application", subtype="pdf", filename=f"{agreement.customer_id}.signed.pdf"
     )
     return message
+
+
+def inviter_notice_message(to: str, agreement: Agreement, effective: dt.date, page: str) -> EmailMessage:
+    """For the user who sent the signing link: the customer signed, the agreement is in force, where to see it."""
+    day = effective.strftime("%d-%m-%Y")
+    customer = agreement.name or agreement.customer_id
+    message = EmailMessage()
+    message["To"] = to
+    message["Subject"] = f"Getekend / signed: {customer} ({agreement.customer_id})"
+    message.set_content(
+        f"""{customer} ({agreement.customer_id}) heeft de verwerkersovereenkomst ondertekend op de
+ondertekeningspagina. Zij is van kracht vanaf {day}. Gegevens, bewijs en het getekende bestand:
+
+{page}
+
+{customer} ({agreement.customer_id}) signed the data processing agreement on the signing page; it is in force
+from {day}. Details, evidence and the signed file: {page}
+"""
+    )
+    return message

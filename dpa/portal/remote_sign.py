@@ -6,7 +6,9 @@ visible appearance names the signatory), computes the ``/ByteRange`` digest and 
 DER is what the browser signs (WebCrypto ``{name: "ECDSA", hash: "SHA-256"}``). :func:`finish_signature` turns the
 browser's raw ``r ‖ s`` into DER, checks it against the certificate's key, adds the RFC 3161 signature timestamp
 (the configured TSAs, :class:`~dpa.signing.timestamps.DpaTimeStamper`) and writes the CMS into the placeholder:
-an incremental update of the issued bytes, as every controller signature.
+an incremental update of the issued bytes, as every controller signature. The signature's revision also holds the
+validation data of both chains (the customer-signing CA's CRL, served by ``dpa serve``, and the TSA's): PAdES
+B-LT like every other dpa signature.
 
 Between the halves the state lives in the register (``portal_pending``), bound to the browser session that
 prepared it (:func:`save_pending`, :func:`load_pending`): the prepared PDF, the digest and the signed attributes.
@@ -35,7 +37,8 @@ from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError as HankoSigningError
 from pyhanko.sign.signers import ExternalSigner, PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_byterange import BuildProps, PreparedByteRangeDigest
-from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, PdfTBSDocument, SigDSSPlacementPreference
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 import dpa
@@ -111,8 +114,13 @@ def prepare_signature(
     evidence_head: str,
     font_path: Path,
     now: dt.datetime,
+    validation_context: ValidationContext | None = None,
 ) -> PendingSignature:
-    """Prepare the controller's signature on ``issued_pdf`` for the browser key certified by ``certificate``."""
+    """Prepare the controller's signature on ``issued_pdf`` for the browser key certified by ``certificate``.
+
+    With ``validation_context`` (:meth:`dpa.signing.ltv.RevocationFetcher.plan`'s, with the CRLs it fetched) the
+    certificates and CRLs of the signer's and the TSA's chains go into the DSS of the signature's own revision
+    (PAdES B-LT), as :mod:`dpa.signing.sign` does for every other signature."""
     field = check_can_sign(issued_pdf, CONTROLLER.role, "the issued agreement")
     name = _attribute(certificate, x509.NameOID.COMMON_NAME)
     params = appearance_text_params(name, _attribute(certificate, x509.NameOID.ORGANIZATION_NAME), CONTROLLER.role, now)
@@ -122,6 +130,10 @@ def prepare_signature(
         subfilter=SigSeedSubFilter.PADES,
         reason=CONTROLLER.stamp,
         app_build_props=BuildProps(name="dpa", revision=dpa.__version__),
+        embed_validation_info=validation_context is not None,
+        validation_context=validation_context,
+        signer_key_usage=set(),
+        dss_settings=DSSContentSettings(placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False),
     )
     signer = _external_signer(certificate, chain, PLACEHOLDER_SIGNATURE, evidence_head)
     style = stamp_style(font_path, presubset=covers("".join(params.values())))

@@ -3,7 +3,9 @@ and "download report (PDF)" on the web).
 
 It holds the document's SHA-256, the parties, for each signature the signer, the certificate chain as embedded in
 the signature, the trusted time, the verdict and the reasons, the SHA-256 of each revision, the template version
-and the effective date. The verdicts are the :class:`~dpa.verify.report.DocumentReport`'s; this module only reads
+and the effective date; for an agreement signed on the signing page also that page's evidence from the register
+(given as lines by the caller, :meth:`dpa.portal.evidence.PortalEvidence.text`: how the signer was identified, the
+hash-chained events). The verdicts are the :class:`~dpa.verify.report.DocumentReport`'s; this module only reads
 the file for the facts the verdict does not carry (revisions, chains, metadata). It renders an autoescaped Jinja2
 template with WeasyPrint, whose URL fetcher refuses every URL: the report loads nothing from outside.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,7 +138,7 @@ def _time(sig: SignatureReport) -> str:
     return "none"
 
 
-def report_html(report: DocumentReport, data: bytes) -> str:
+def report_html(report: DocumentReport, data: bytes, evidence: Sequence[str] = ()) -> str:
     """The report as HTML (the input of :func:`render_report_pdf`)."""
     facts, meta = signature_facts(data)
     by_field, document_problems = _problems_by_signature(report)
@@ -170,6 +173,7 @@ def report_html(report: DocumentReport, data: bytes) -> str:
         revisions=revisions(data),
         made=amsterdam_text(datetime.now(UTC)),
         version=__version__,
+        evidence=[printable(line) for line in evidence],
     )
 
 
@@ -184,12 +188,14 @@ def refusing_url_fetcher() -> Any:
     return RefuseEveryURL()
 
 
-def render_report_pdf(report: DocumentReport, data: bytes) -> bytes:
-    """The verification report of ``data`` as PDF/A-3b bytes."""
+def render_report_pdf(report: DocumentReport, data: bytes, *, evidence: Sequence[str] = ()) -> bytes:
+    """The verification report of ``data`` as PDF/A-3b bytes; ``evidence``: the signing page's evidence lines
+    from the register, when the agreement was signed there."""
     import weasyprint
 
     try:
-        document = weasyprint.HTML(string=report_html(report, data), url_fetcher=refusing_url_fetcher(), base_url=None)
+        html = report_html(report, data, evidence)
+        document = weasyprint.HTML(string=html, url_fetcher=refusing_url_fetcher(), base_url=None)
         pdf: bytes = document.write_pdf(
             pdf_variant="pdf/a-3b", pdf_identifier=bytes.fromhex(report.sha256 or "00" * 16)[:16]
         )

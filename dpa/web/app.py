@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dpa import __version__
 from dpa.web.errors import install_error_handlers
-from dpa.web.routes import agreements, api, batch, documents, session, users
+from dpa.web.routes import agreements, api, batch, documents, outbox, session, signing, users
 from dpa.web.routes.documents import VerifiedUploads
 from dpa.web.runtime import WebRuntime
 from dpa.web.security import MULTIPART_SLACK, HardeningMiddleware
@@ -39,7 +39,7 @@ def create_app(runtime: WebRuntime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.verified = VerifiedUploads()
-    for module in (session, agreements, documents, batch, users, api):
+    for module in (session, agreements, documents, batch, users, outbox, signing, api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_handlers(app)

@@ -28,10 +28,13 @@ PAGE_ROLES = {
     "ingest": (LEGAL,),
     "batch": (OPS, LEGAL),
     "end": (LEGAL,),
+    "invite": (SALES, LEGAL),
     "users": (ADMIN,),
+    "outbox": (ADMIN,),
 }
-"""DESIGN.md §10: sales (agreements, verify), legal (everything but accounts), ops (batch, list), admin
-(accounts); everyone may change their own password."""
+"""DESIGN.md §10: sales (agreements, verify, invite), legal (everything but accounts), ops (batch, list), admin
+(accounts, the development outbox); everyone may change their own password. The customer's signing page has no
+account: its link's token is the credential."""
 
 
 class NeedLogin(Exception):

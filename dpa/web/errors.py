@@ -4,7 +4,8 @@ A route that shows a form sets ``request.state.form`` (:class:`FormPage`) before
 :class:`~dpa.errors.DpaError` then re-renders that form with the message, and a
 :class:`~dpa.errors.RecordError` puts each problem next to its field (``aria-invalid="true"``). Without a form the
 message gets a page of its own; under ``/api`` it is JSON. A bug is logged (type only, never request data) and
-shown as "internal error".
+shown as "internal error". The signing page's errors (:mod:`dpa.portal.errors`) answer with their own HTTP status
+(410 Gone for a link that can do nothing any more), in the page's language, as JSON for its browser steps.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dpa.errors import AccountError, DpaError, LoginError, RecordError, RegisterError, WebError
+from dpa.portal.errors import CodeRejected, LinkGone, LinkNotFound, PortalError
 from dpa.records import FIELDS
-from dpa.web.auth import BadCsrf, Forbidden, MustChangePassword, NeedLogin
-from dpa.web.views import render
+from dpa.web.auth import BadCsrf, Forbidden, MustChangePassword, NeedLogin, runtime
+from dpa.web.i18n import translator
+from dpa.web.views import render, request_language
 
 LOG = logging.getLogger("dpa.web")
 
@@ -48,6 +51,51 @@ def field_problems(exc: RecordError) -> tuple[dict[str, list[str]], list[str]]:
     return by_field, other
 
 
+SIGNER_FIELDS = ("signatory_name", "signatory_title", "agree", "code")
+"""The signing page's form fields: a portal error that names one (``agree: …``) is shown next to it."""
+
+
+def portal_message(exc: PortalError, lang: str) -> tuple[str | None, str]:
+    """A signing-page error in the page's language: (the field it concerns or None, the words). Dutch words come
+    from the page's dictionary; English, and anything without Dutch words, is the library's own sentence."""
+    text = " ".join(str(exc).split())
+    name, sep, rest = text.partition(": ")
+    field = name if sep and name in SIGNER_FIELDS else None
+    if lang == "en":
+        return field, rest if field else text
+    words = translator(lang)
+    dutch = words[f"err_{field}"] if field else words[f"err_{type(exc).__name__}"]
+    if dutch.startswith("err_") or not dutch:
+        return field, rest if field else text
+    if isinstance(exc, CodeRejected):
+        dutch = dutch.format(left=exc.attempts_left)
+    return field, dutch
+
+
+def _portal_error(request: Request, exc: PortalError) -> Response:
+    lang = request_language(request)
+    if isinstance(exc, LinkGone | LinkNotFound) and not _is_api(request):
+        key = f"gone_{exc.reason}" if isinstance(exc, LinkGone) else "link_not_found"
+        processor = runtime(request).config.processor.name or "ipcall.me"
+        return render(request, "signing_gone.html", exc.http_status, key=key, processor_name=processor)
+    field, message = portal_message(exc, lang)
+    if _is_api(request):
+        body: dict[str, Any] = {"error": message, "kind": type(exc).__name__}
+        if isinstance(exc, CodeRejected):
+            body["attempts_left"] = exc.attempts_left
+        if isinstance(exc, LinkGone):
+            body["reason"] = exc.reason
+        return JSONResponse(body, status_code=exc.http_status)
+    form: FormPage | None = getattr(request.state, "form", None)
+    if form is None:
+        return render(request, "error.html", exc.http_status, message=message)
+    errors = {field: [message]} if field else {}
+    general = [] if field else [message]
+    return render(
+        request, form.template, exc.http_status, values=form.values, errors=errors, general=general, **form.context
+    )
+
+
 def _status(exc: DpaError) -> int:
     if isinstance(exc, RecordError):
         return 422
@@ -61,7 +109,8 @@ def _status(exc: DpaError) -> int:
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """The JSON API, or a route that answers JSON (the signing page's browser steps set ``request.state.json``)."""
+    return request.url.path.startswith("/api/") or bool(getattr(request.state, "json", False))
 
 
 def _dpa_error(request: Request, exc: DpaError) -> Response:
@@ -115,6 +164,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DpaError)
     async def dpa_error(request: Request, exc: DpaError) -> Response:
+        if isinstance(exc, PortalError):
+            return _portal_error(request, exc)
         return _dpa_error(request, exc)
 
     @app.exception_handler(StarletteHTTPException)

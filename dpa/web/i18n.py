@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 LANGUAGES = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
 
@@ -130,11 +132,164 @@ _WORDS: dict[str, tuple[str, str]] = {
     "back": ("Terug", "Back"),
     "actions": ("Handelingen", "Actions"),
     "by": ("door", "by"),
+    # --- the customer's signing page (/s/{token}) ---
+    "sign_title": ("Verwerkersovereenkomst ondertekenen", "Sign the data processing agreement"),
+    "sign_intro": (
+        "{processor} vraagt u de verwerkersovereenkomst met {customer} te ondertekenen.",
+        "{processor} asks you to sign the data processing agreement with {customer}.",
+    ),
+    "link_valid_until": ("Deze persoonlijke link werkt tot en met {date}.", "This personal link works until {date}."),
+    "parties": ("Partijen", "Parties"),
+    "processor": ("Verwerker", "Processor"),
+    "controller": ("Verwerkingsverantwoordelijke", "Controller"),
+    "kvk": ("KvK", "Chamber of Commerce"),
+    "the_agreement": ("De overeenkomst", "The agreement"),
+    "page_n": ("Pagina {n}", "Page {n}"),
+    "download_agreement": ("Download de overeenkomst (PDF)", "Download the agreement (PDF)"),
+    "your_details": ("Ondertekenen", "Signing"),
+    "agree_label": (
+        "Ik heb de overeenkomst gelezen en ben bevoegd haar namens {customer} te ondertekenen",
+        "I have read the agreement and I am authorised to sign it for {customer}",
+    ),
+    "request_code": ("Code aanvragen", "Request a code"),
+    "request_new_code": ("Nieuwe code aanvragen", "Request a new code"),
+    "code_explained": (
+        "We sturen een code van 6 cijfers naar {email}; daarmee bevestigt u dat u dit e-mailadres beheert.",
+        "We send a 6-digit code to {email}; with it you confirm that this e-mail address is yours.",
+    ),
+    "code_sent": (
+        "We hebben een code van 6 cijfers gestuurd naar {email}. Zij is 10 minuten geldig.",
+        "We have sent a 6-digit code to {email}. It is valid for 10 minutes.",
+    ),
+    "code": ("Eenmalige code", "One-time code"),
+    "sign": ("Ondertekenen", "Sign"),
+    "how_it_works": (
+        "Bij het ondertekenen maakt uw browser een sleutel die uw computer nooit verlaat. {processor} geeft er een "
+        "certificaat op uw naam voor uit, één uur geldig en alleen voor deze overeenkomst, en voegt een "
+        "tijdstempel toe.",
+        "When you sign, your browser makes a key that never leaves your computer. {processor} issues a certificate "
+        "in your name for it, valid for an hour and for this agreement only, and adds a timestamp.",
+    ),
+    "needs_js": (
+        "Ondertekenen in de browser heeft JavaScript nodig. U kunt de overeenkomst ook downloaden, met uw eigen "
+        "certificaat ondertekenen en hieronder uploaden.",
+        "Signing in the browser needs JavaScript. You can also download the agreement, sign it with your own "
+        "certificate and upload it below.",
+    ),
+    "step_confirm": ("Code controleren…", "Checking the code…"),
+    "step_key": ("Sleutel maken in uw browser…", "Making a key in your browser…"),
+    "step_certificate": ("Certificaat aanvragen…", "Requesting the certificate…"),
+    "step_prepare": ("Handtekening voorbereiden…", "Preparing the signature…"),
+    "step_sign": ("Ondertekenen…", "Signing…"),
+    "step_finish": ("Tijdstempel en controle…", "Timestamp and verification…"),
+    "no_webcrypto": (
+        "Deze browser kan geen sleutel maken (WebCrypto ontbreekt); gebruik een actuele browser.",
+        "This browser cannot make a key (no WebCrypto); use a current browser.",
+    ),
+    "network_error": ("Geen verbinding met de server; probeer het opnieuw.", "No connection to the server; try again."),
+    "signed_title": ("Ondertekend", "Signed"),
+    "in_force_from": ("De overeenkomst is in werking vanaf {date}.", "The agreement is in force from {date}."),
+    "copy_mailed": (
+        "Een kopie van de door beide partijen ondertekende overeenkomst is gemaild naar {email}.",
+        "A copy of the agreement signed by both parties has been mailed to {email}.",
+    ),
+    "upload_title": ("Liever met uw eigen certificaat?", "Rather with your own certificate?"),
+    "upload_intro": (
+        "Onderteken de PDF (bijvoorbeeld in Adobe Acrobat) in het veld ‘Handtekening Verwerkingsverantwoordelijke’, "
+        "met een tijdstempel, sla hem op en upload het bestand ongewijzigd.",
+        "Sign the PDF (for example in Adobe Acrobat) in the field ‘Handtekening Verwerkingsverantwoordelijke’, with "
+        "a timestamp, save it and upload the file unchanged.",
+    ),
+    "signed_file": ("Ondertekend PDF-bestand", "Signed PDF file"),
+    "upload": ("Uploaden", "Upload"),
+    "not_accepted": ("Niet aanvaard:", "Not accepted:"),
+    "gone_title": ("Deze link werkt niet meer", "This link no longer works"),
+    "gone_used": (
+        "Deze ondertekeningslink is al gebruikt: de overeenkomst is ondertekend.",
+        "This signing link has been used: the agreement is signed.",
+    ),
+    "gone_expired": (
+        "Deze ondertekeningslink is verlopen. Vraag {processor} om een nieuwe link.",
+        "This signing link has expired. Ask {processor} for a new link.",
+    ),
+    "gone_locked": (
+        "Deze ondertekeningslink is geblokkeerd na 5 verkeerde codes. Vraag {processor} om een nieuwe link.",
+        "This signing link is locked after 5 wrong codes. Ask {processor} for a new link.",
+    ),
+    "gone_superseded": (
+        "Deze link is vervangen door een nieuwere: gebruik de link in de laatste e-mail.",
+        "This link was replaced by a newer one: use the link in the latest e-mail.",
+    ),
+    "gone_withdrawn": (
+        "Deze overeenkomst kan hier niet meer worden ondertekend.",
+        "This agreement can no longer be signed here.",
+    ),
+    "link_not_found": (
+        "Deze ondertekeningslink bestaat niet; controleer het adres in de e-mail.",
+        "This signing link does not exist; check the address in the e-mail.",
+    ),
+    "err_CodeRejected": (
+        "De code klopt niet of is verlopen; nog {left} poging(en) voordat de link wordt geblokkeerd.",
+        "",
+    ),
+    "err_TooManyCodes": ("Voor deze link zijn te veel codes aangevraagd; vraag om een nieuwe link.", ""),
+    "err_SessionMismatch": (
+        "Deze stap hoort bij een andere browsersessie; vraag in deze browser een nieuwe code aan.",
+        "",
+    ),
+    "err_StepOutOfOrder": ("Deze stap kan nu nog niet; vraag een code aan en begin opnieuw.", ""),
+    "err_CertificateRequestRefused": ("Uw browser kon geen geldige sleutel aanbieden; probeer het opnieuw.", ""),
+    "err_SignatureRefused": ("De handtekening van uw browser werd niet aanvaard; probeer het opnieuw.", ""),
+    "err_MailError": ("De e-mail kon niet worden verstuurd; probeer het later opnieuw.", ""),
+    "err_agree": ("Vink aan dat u de overeenkomst hebt gelezen en haar mag ondertekenen.", ""),
+    "err_signatory_name": ("Vul uw naam in (zonder stuurtekens).", ""),
+    "err_signatory_title": ("Controleer uw functie (zonder stuurtekens).", ""),
+    # --- sales and admins: the invitation, the outbox ---
+    "signing_link": ("Ondertekeningslink", "Signing link"),
+    "invite": ("Klant uitnodigen om te ondertekenen", "Invite the customer to sign"),
+    "invite_again": ("Nieuwe link sturen", "Send a new link"),
+    "invite_to": ("Gaat naar {email}, het adres in het klantrecord.", "Goes to {email}, the address in the record."),
+    "invitation_line": (
+        "{status}: aan {email}, door {by}, {at}; geldig tot {until}",
+        "{status}: to {email}, by {by}, {at}; valid until {until}",
+    ),
+    "inv_open": ("open", "open"),
+    "inv_used": ("gebruikt", "used"),
+    "inv_locked": ("geblokkeerd", "locked"),
+    "inv_superseded": ("vervangen", "replaced"),
+    "opened_at": ("geopend {at}", "opened {at}"),
+    "evidence": ("Bewijs van de ondertekeningspagina", "Signing page evidence"),
+    "identified_by": ("Ondertekenaar geïdentificeerd door: {how}", "Signer identified by: {how}"),
+    "chain_intact": ("Hashketen intact; nieuwste hash {hash}", "Hash chain intact; newest hash {hash}"),
+    "chain_broken": ("HASHKETEN GEBROKEN", "HASH CHAIN BROKEN"),
+    "signed_head": ("Hash in de handtekening van de klant: {hash}", "Hash in the customer's signature: {hash}"),
+    "outbox": ("Postvak uit", "Outbox"),
+    "outbox_intro": (
+        "Ontwikkelomgeving zonder [smtp]: berichten worden hier bewaard in plaats van verstuurd.",
+        "Development set-up without [smtp]: messages are kept here instead of being sent.",
+    ),
+    "outbox_empty": ("Geen berichten.", "No messages."),
+    "to": ("Aan", "To"),
+    "subject": ("Onderwerp", "Subject"),
+    "date": ("Datum", "Date"),
     "dev_banner": (
         "Ontwikkelomgeving: ontwikkel-PKI, NIET VOOR PRODUCTIE",
         "Development set-up: development PKI, NOT FOR PRODUCTION",
     ),
 }
+
+
+MONTHS = {
+    "nl": ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+           "november", "december"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"),
+}  # fmt: skip
+
+
+def long_date(day: date, lang: str) -> str:
+    """``day`` written out: "2 maart 2026" / "2 March 2026"."""
+    return f"{day.day} {MONTHS[language(lang)][day.month - 1]} {day.year}"
 
 
 def language(requested: str | None) -> str:

@@ -1,5 +1,6 @@
 """What the web application holds for its whole life: the register, the accounts, warm verifiers, the issue
-resources (one warm LibreOffice, the processor's key loaded once) and the batch runner.
+resources (one warm LibreOffice, the processor's key loaded once), the batch runner and the customer's signing
+page (:class:`~dpa.portal.flow.SigningPortal`, made on first use when ``[signing_ca]`` is configured).
 
 Nothing here decides anything: it makes the library's objects once and hands them to the routes.
 """
@@ -7,6 +8,7 @@ Nothing here decides anything: it makes the library's objects once and hands the
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import secrets
 import threading
@@ -18,6 +20,9 @@ from dpa.accounts import Accounts
 from dpa.assembly.convert import Converter
 from dpa.assembly.templates import TemplateSet
 from dpa.config import Config
+from dpa.errors import ConfigError
+from dpa.portal.flow import SigningPortal
+from dpa.portal.mail import Outbox, mailer_from_config
 from dpa.register import Register
 from dpa.roles import PROCESSOR
 from dpa.signing.sign import SigningSession
@@ -63,6 +68,7 @@ class WebRuntime:
     batches: BatchRunner = field(init=False)
     _issue: IssueRun | None = field(init=False, default=None)
     _issue_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _portal: SigningPortal | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.register = Register(self.config.paths.register)
@@ -100,8 +106,39 @@ class WebRuntime:
                 self._issue = IssueRun(self.config, templates, converter, session, self.register)
             return self._issue
 
+    @property
+    def signing_enabled(self) -> bool:
+        """Whether the signing page is configured (``[signing_ca]``)."""
+        return self.config.signing_ca is not None
+
+    def portal(self) -> SigningPortal:
+        """The signing page's library, made on first use: its mail goes through ``[smtp]`` (or, on the development
+        PKI only, the embedded outbox), and the user who sent a link is told by mail at their account's address."""
+        with self._issue_lock:
+            if self._portal is None:
+                if not self.signing_enabled:
+                    raise ConfigError(
+                        "the signing page is not configured: add [signing_ca] and [portal] (dpa pki init)"
+                    )
+                mailer = mailer_from_config(self.config)
+                self._portal = SigningPortal(self.config, self.register, mailer, inviter_address=self.accounts.email_of)
+            return self._portal
+
+    @functools.cached_property
+    def outbox(self) -> Outbox | None:
+        """The embedded outbox, when the signing page's mail goes there (development PKI, no ``[smtp]``)."""
+        if not self.signing_enabled or self.config.smtp is not None:
+            return None
+        try:
+            mailer = mailer_from_config(self.config)
+        except ConfigError:
+            return None
+        return mailer if isinstance(mailer, Outbox) else None
+
     def close(self) -> None:
-        """Stop the batch, the workers and LibreOffice, and close the register."""
+        """Stop the batch, the workers, the signing page and LibreOffice, and close the register."""
+        if self._portal is not None:
+            self._portal.close()
         self.batches.close()
         self.verifiers.close()
         if self._issue is not None:

@@ -2,12 +2,14 @@
 
 uvicorn's own access log is off: :mod:`dpa.web.security` writes one that never holds a query string, a header or
 a cookie. With ``dev`` the server runs on the demo's development PKI (``OUTPUT/dev-pki``, NIET VOOR PRODUCTIE) and
-an embedded TSA in this process, and the user ``admin`` gets a fresh one-time password.
+an embedded TSA in this process, the signing page's links and CRL point at the server itself, mail goes to the
+embedded outbox unless the configuration has ``[smtp]``, and the user ``admin`` gets a fresh one-time password.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -54,14 +56,17 @@ def web_secret(config: Config) -> str | None:
 
 
 @contextlib.contextmanager
-def dev_setup(config: Config) -> Iterator[tuple[Config, str]]:
-    """The embedded set-up: development PKI and TSA, the register at ``[paths] register``; yields the config
-    and a one-time password for ``admin``."""
+def dev_setup(config: Config, url: str) -> Iterator[tuple[Config, str]]:
+    """The embedded set-up for a server at ``url``: development PKI and TSA, the register at ``[paths] register``,
+    the signing page's links and CRL at ``url`` itself, and ``config``'s ``[smtp]`` if it has one (else the
+    outbox); yields the config and a one-time password for ``admin``."""
     output = config.paths.output.resolve()
     base = load_config(development_pki(output / "dev-pki"))
     with tsa_server_from_config(base, port=pki_port(base)) as tsa:  # its certificates name it
-        url = tsa.start_in_thread()
-        dev_config = embedded_config(base, output, url, register=config.paths.register.resolve())
+        tsa_url = tsa.start_in_thread()
+        dev_config = embedded_config(base, output, tsa_url, register=config.paths.register.resolve())
+        portal = dataclasses.replace(dev_config.portal, base_url=url.rstrip("/"))
+        dev_config = dataclasses.replace(dev_config, portal=portal, smtp=config.smtp)
         password = new_password()
         with Register(dev_config.paths.register) as register:
             accounts = Accounts(register)
@@ -83,9 +88,13 @@ def serve_app(
     """Serve until SIGTERM or SIGINT (must run in the main thread)."""
     configure_logging()
     with contextlib.ExitStack() as stack:
+        sock = _listening_socket(host, port)
+        stack.callback(sock.close)
+        bound_host, bound_port = sock.getsockname()[:2]
+        url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}/"
         admin_password = None
         if dev:
-            config, admin_password = stack.enter_context(dev_setup(config))
+            config, admin_password = stack.enter_context(dev_setup(config, url))
         secret = web_secret(config)
         if secret is None and not dev:
             LOG.warning("no [web] secret_env: sessions are signed with a random secret and end when the server stops")
@@ -93,13 +102,6 @@ def serve_app(
         stack.callback(runtime.close)
         if not dev and not runtime.accounts.has_users():
             LOG.warning("no accounts yet: add one with `dpa users add NAME --role admin`")
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        stack.callback(sock.close)
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(runtime),
@@ -110,8 +112,6 @@ def serve_app(
                 timeout_graceful_shutdown=10,
             )
         )
-        bound_host, bound_port = sock.getsockname()[:2]
-        url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}/"
         threading.Thread(target=_announce, args=(server, url, admin_password, on_listening), daemon=True).start()
         # uvicorn re-raises the signal that stopped it, after restoring the handlers it found: with these, a SIGTERM
         # ends the process normally (exit 0) once the graceful shutdown is done.
@@ -121,6 +121,17 @@ def serve_app(
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:

@@ -31,6 +31,7 @@ NAV = (
     ("/ingest", "ingest", "ingest"),
     ("/batch", "batch", "batch"),
     ("/users", "users", "users"),
+    ("/outbox", "outbox", "outbox"),
 )
 
 
@@ -59,7 +60,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     if seed is None:
         seed = secrets.token_urlsafe(24)
     user = getattr(request.state, "user", None)
-    nav = [(href, key) for href, key, page in NAV if user is not None and user.role in PAGE_ROLES[page]]
+    rt = runtime(request)
+    nav = [
+        (href, key)
+        for href, key, page in NAV
+        if user is not None and user.role in PAGE_ROLES[page] and (page != "outbox" or rt.outbox is not None)
+    ]
     html = ENVIRONMENT.get_template(template).render(
         t=translator(lang),
         lang=lang,

@@ -1,8 +1,11 @@
 """``/agreements`` (the register), ``/agreements/new`` (issue through the form) and ``/agreements/{id}``
-(details, history, files, verification; legal: end the cooperation, purge with a second approval)."""
+(details, history, files, verification, the signing page's links and evidence; sales and legal: invite the
+customer to sign; legal: end the cooperation, purge with a second approval)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -12,16 +15,20 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from dpa.accounts import User
-from dpa.errors import WebError
+from dpa.errors import ConfigError, WebError
 from dpa.files import read_input
+from dpa.portal.evidence import portal_evidence
+from dpa.portal.invitations import Actor, invitations_for
 from dpa.records import FIELDS, record_from_mapping
 from dpa.register import STATUSES, Agreement
 from dpa.verify.report import format_text
 from dpa.verify.report_pdf import render_report_pdf
+from dpa.verify.verifier import Verifier
 from dpa.web.auth import PAGE_ROLES, page_user, runtime
 from dpa.web.errors import FormPage
+from dpa.web.runtime import WebRuntime
 from dpa.web.uploads import uploaded_files
-from dpa.web.views import attachment, render
+from dpa.web.views import attachment, render, request_language
 from dpa.workflows.issue import issue_one
 
 router = APIRouter()
@@ -38,6 +45,21 @@ def find_agreement(request: Request, customer_id: str) -> tuple[Agreement, list[
     if chosen is None:
         raise HTTPException(404)
     return chosen, rows
+
+
+@contextlib.contextmanager
+def agreement_verifier(rt: WebRuntime) -> Iterator[Verifier]:
+    """The verifier of an agreement's own page: the one the signing page's ingest used (it also trusts the
+    customer-signing CA for the signatures made there), else a warm one from the pool."""
+    try:
+        portal_verifier = rt.portal().verifier if rt.signing_enabled else None
+    except ConfigError:  # the signing page is set up without its mail: the pool still verifies
+        portal_verifier = None
+    if portal_verifier is not None:
+        yield portal_verifier
+        return
+    with rt.verifiers.verifier() as verifier:
+        yield verifier
 
 
 def matches(agreement: Agreement, query: str) -> bool:
@@ -89,8 +111,9 @@ def agreement_page(
     report = None
     source = agreement.signed_file or agreement.issued_file
     if source and Path(source).is_file():
-        with rt.verifiers.verifier() as verifier:
+        with agreement_verifier(rt) as verifier:
             report = verifier.verify_bytes(read_input(Path(source), "agreement"), Path(source).name)
+    newest = versions[-1].id == agreement.id
     return render(
         request,
         "agreement.html",
@@ -103,7 +126,22 @@ def agreement_page(
         purge_requested_by=rt.accounts.purge_request(agreement.id),
         purge_due=bool(rt.register.purge(date.today(), dry_run=True, only=(agreement.id,))),
         can_end=user.role in PAGE_ROLES["end"],
+        can_invite=rt.signing_enabled and newest and agreement.status == "issued" and bool(agreement.email),
+        invitations=invitations_for(rt.register, agreement.id),
+        evidence=portal_evidence(rt.register, agreement.id),
     )
+
+
+@router.post("/agreements/{customer_id}/invite", include_in_schema=False)
+def invite(
+    request: Request, customer_id: str, user: Annotated[User, Depends(page_user(*PAGE_ROLES["invite"]))]
+) -> Response:
+    """Mail the customer a signing link for their newest issued agreement, to the address in the record."""
+    agreement, _ = find_agreement(request, customer_id)
+    rt = runtime(request)
+    made = rt.portal().invite(customer_id, agreement.email or "", Actor(user.name, user.role))
+    rt.accounts.record(user.name, "invited", made.invitation.agreement_id, f"signing link to {made.invitation.email}")
+    return RedirectResponse(f"/agreements/{customer_id}?rid={made.invitation.agreement_id}", status_code=303)
 
 
 def _file_of(request: Request, customer_id: str, kind: str) -> Path:
@@ -140,9 +178,12 @@ def download_report(
     agreement, _ = find_agreement(request, customer_id)
     path = _file_of(request, customer_id, "signed" if agreement.signed_file else "issued")
     data = read_input(path, "agreement")
-    with runtime(request).verifiers.verifier() as verifier:
+    rt = runtime(request)
+    with agreement_verifier(rt) as verifier:
         report = verifier.verify_bytes(data, path.name)
-    return attachment(render_report_pdf(report, data), f"{path.stem}.verification.pdf")
+    evidence = portal_evidence(rt.register, agreement.id)
+    lines = evidence.text(request_language(request)) if evidence.lines else []
+    return attachment(render_report_pdf(report, data, evidence=lines), f"{path.stem}.verification.pdf")
 
 
 @router.post("/agreements/{customer_id}/end", include_in_schema=False)

@@ -33,15 +33,21 @@ def users_page(request: Request, user: Annotated[User, Depends(page_user(*ADMIN)
 
 @router.post("/users", include_in_schema=False)
 async def add_user(request: Request, user: Annotated[User, Depends(page_user(*ADMIN))]) -> Response:
-    """Add an account with a one-time password (to be changed at the first login)."""
+    """Add an account with a one-time password (to be changed at the first login) and, optionally, an e-mail
+    address (where the signing page tells them that a customer they invited signed)."""
     form = await request.form()
     name, role = str(form.get("name", "")).strip(), str(form.get("role", ""))
+    email = str(form.get("email", "")).strip() or None
     rt = runtime(request)
     request.state.form = FormPage(
-        "users.html", {"name": name}, {"users": rt.accounts.users(), "roles": ACCOUNT_ROLES, "shown": None}
+        "users.html",
+        {"name": name, "email": email or ""},
+        {"users": rt.accounts.users(), "roles": ACCOUNT_ROLES, "shown": None},
     )
     password = new_password()
-    await run_in_threadpool(lambda: rt.accounts.add(name, role, password, must_change=True, actor=user.name))
+    await run_in_threadpool(
+        lambda: rt.accounts.add(name, role, password, must_change=True, actor=user.name, email=email)
+    )
     return _page(request, shown=(name, password))
 
 
