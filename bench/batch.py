@@ -11,7 +11,9 @@ fictional customers, then
 and prints documents per minute for each, the ratios, B-LT's cost per document, and the peak memory (VmHWM) of
 the `dpa batch` process.
 
-Usage: .venv/bin/python bench/batch.py [N ...]      (default: 100; e.g. `bench/batch.py 100 1000`)
+Usage: .venv/bin/python bench/batch.py [--only B-T] [N ...]      (default: 100; e.g. `bench/batch.py 100 1000`)
+
+``--only B-T`` runs (a) alone, for a long run (`bench/batch.py --only B-T 10000`).
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ def batch_rows(sizes: list[int], work: Path, config: Path, url: str, env: dict[s
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [100]
+    args = sys.argv[1:]
+    only_b_t = args[:2] == ["--only", "B-T"]
+    sizes = [int(a) for a in args[2 if only_b_t else 0 :]] or [100]
     work = Path(tempfile.mkdtemp(prefix="dpa-bench-batch-"))
     port = free_loopback_port()
     pki = init_dev_pki(work / "pki", tsa_url=f"http://127.0.0.1:{port}/")
@@ -113,6 +117,9 @@ def main() -> None:
         b_t_rates = batch_rows(sizes, work, b_t, url, env, "B-T")
     finally:
         stop(tsa)
+    if only_b_t:
+        print(f"(work files in {work}; delete when done)")
+        return
     tsa, url = start_tsa(config, env, port)  # TSA + CRL + OCSP where the certificates say
     try:
         records = work / "records"
