@@ -408,6 +408,7 @@ def check_signed_file(server: ServerProcess, signed: Path, today: dt.date, nss_d
     assert verified.returncode == 0, verified.stdout
     assert report["indication"] == "TOTAL_PASSED" and report["complete"] is True, report
     assert report["effective_date"] == today.isoformat(), report
+    assert report["pades_level"] in ("B-LT", "B-LTA"), report  # the customer-signing CA's CRL is in the DSS
 
     nss = make_nss_db(nss_dir, pki / "ca.pem")
     subprocess.run(
