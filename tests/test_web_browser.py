@@ -1,6 +1,7 @@
 """The web application in a real Chromium (Debian's, driven by Playwright) against a real ``dpa serve --dev`` —
-the embedded set-up of ``make serve`` — on an ephemeral port: log in, issue through the form, a bad KvK, verify a
-tampered PDF, ingest, a 20-row batch to 100 %, English; screenshots of each page; and nothing secret in the log.
+the embedded set-up of ``make serve`` — on an ephemeral port: log in, issue through the form, a bad KvK, an
+invitation kept in the outbox, verify a tampered PDF, ingest, a 20-row batch to 100 %, English; screenshots of
+each page; and nothing secret in the log.
 
 ``DPA_WEB_SCREENSHOTS=docs/screenshots`` also writes the screenshots, small, where the README shows them.
 """
@@ -153,6 +154,26 @@ def test_sales_issues_through_the_form_and_downloads_it(
     assert processor.signature_valid and processor.certificate_trusted, processor.raw
     verified = run_dpa("--config", str(pki / "dpa.toml"), "verify", "--json", str(download), env=_secrets(server))
     assert verified.returncode == 0 and '"indication": "TOTAL_PASSED"' in verified.stdout, verified.stdout
+
+
+def test_sales_invites_and_the_mail_waits_in_the_outbox_for_admins(
+    browser: Any, server: ServerProcess, shots: Shots
+) -> None:
+    page = new_page(browser, server, "sam")
+    page.goto("/agreements/WEB-1")
+    page.click("#invite-form button[name=invite]")
+    page.wait_for_load_state()
+    assert "inkoop@" in page.locator(".invitations").inner_text()
+    admin = new_page(browser, server, "admin", ADMIN_PASSWORD)
+    admin.goto("/outbox")  # no [smtp] on the development PKI: the mail is kept, not sent
+    first = admin.locator("table.list a").first
+    assert "inkoop@" in admin.locator("table.list").inner_text()
+    first.click()
+    message = admin.locator("#message").inner_text()
+    assert "WEB-1.pdf" in message and re.search(r"/s/[A-Za-z0-9_-]{20,}", message), message
+    shots.take(admin, "outbox")
+    sales = new_page(browser, server, "sam")
+    assert sales.goto("/outbox").status == 403
 
 
 def test_a_tampered_pdf_fails_on_the_verify_page(

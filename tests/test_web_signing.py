@@ -223,6 +223,12 @@ def test_sales_invites_and_the_customer_signs_in_chromium(
     assert "eenmalige code" in evidence or "one-time code" in evidence, evidence
     assert "in werking" in sales_page.locator("h1").inner_text()
     shots.take(sales_page, "agreement-evidence")
+    report = sales_page.request.get(f"/agreements/{customer_id}/report.pdf")
+    assert report.status == 200
+    (tmp_path / "report.pdf").write_bytes(report.body())
+    text = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True, check=True)
+    words = " ".join(text.stdout.split())
+    assert "e-mail address confirmed by a one-time code" in words and "TOTAL_PASSED" in words, words[-3000:]
 
     page.goto(f"/s/{token}")  # the link, once used
     assert page.locator("#gone").is_visible()
@@ -402,6 +408,7 @@ def check_signed_file(server: ServerProcess, signed: Path, today: dt.date, nss_d
     assert verified.returncode == 0, verified.stdout
     assert report["indication"] == "TOTAL_PASSED" and report["complete"] is True, report
     assert report["effective_date"] == today.isoformat(), report
+    assert report["pades_level"] in ("B-LT", "B-LTA"), report  # the customer-signing CA's CRL is in the DSS
 
     nss = make_nss_db(nss_dir, pki / "ca.pem")
     subprocess.run(

@@ -7,12 +7,21 @@ plain-text body; nothing is HTML.
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from dpa.register import Agreement
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+LINE = 76
+"""The width mail text is wrapped at (after the customer's name is filled in, so lines stay even)."""
+
+
+def plain_text(*paragraphs: str) -> str:
+    """Paragraphs separated by blank lines, each wrapped at :data:`LINE`; words (a link) are never broken."""
+    wrapped = (textwrap.fill(p, LINE, break_long_words=False, break_on_hyphens=False) for p in paragraphs)
+    return "\n\n".join(wrapped) + "\n"
 
 
 def invitation_message(
@@ -25,29 +34,22 @@ def invitation_message(
     message["To"] = to
     message["Subject"] = f"Verwerkersovereenkomst {processor} – ondertekenen / please sign ({customer})"
     message.set_content(
-        f"""Beste {agreement.signatory_name or "heer/mevrouw"},
-
-{processor} vraagt u de verwerkersovereenkomst met {customer} te ondertekenen. De overeenkomst zit als PDF in de
-bijlage. Onderteken haar in uw browser via deze persoonlijke link (geldig tot en met {until}):
-
-{link}
-
-Op de pagina vraagt u een eenmalige code aan; die sturen wij naar dit e-mailadres. Uw browser maakt daarna een
-sleutel die uw computer niet verlaat, en u ondertekent met een certificaat op uw naam.
-
-Wilt u liever met uw eigen certificaat ondertekenen (bijvoorbeeld in Adobe Acrobat)? Onderteken dan het veld
-"Handtekening Verwerkingsverantwoordelijke" in de bijlage en stuur het bestand terug.
-
---
-
-{processor} asks you to sign the data processing agreement with {customer}; the PDF is attached. Sign it in your
-browser through this personal link (valid until {until} inclusive):
-
-{link}
-
-On the page you request a one-time code, sent to this address. Your browser then makes a key that never leaves
-your computer, and you sign with a certificate in your name.
-"""
+        plain_text(
+            f"Beste {agreement.signatory_name or 'heer/mevrouw'},",
+            f"{processor} vraagt u de verwerkersovereenkomst met {customer} te ondertekenen. De overeenkomst zit als "
+            f"PDF in de bijlage. Onderteken haar in uw browser via deze persoonlijke link (geldig tot en met {until}):",
+            link,
+            "Op de pagina vraagt u een eenmalige code aan; die sturen wij naar dit e-mailadres. Uw browser maakt "
+            "daarna een sleutel die uw computer niet verlaat, en u ondertekent met een certificaat op uw naam.",
+            "Wilt u liever met uw eigen certificaat ondertekenen (bijvoorbeeld in Adobe Acrobat)? Onderteken dan het "
+            'veld "Handtekening Verwerkingsverantwoordelijke" in de bijlage en stuur het bestand terug.',
+            "--",
+            f"{processor} asks you to sign the data processing agreement with {customer}; the PDF is attached. Sign "
+            f"it in your browser through this personal link (valid until {until} inclusive):",
+            link,
+            "On the page you request a one-time code, sent to this address. Your browser then makes a key that never "
+            "leaves your computer, and you sign with a certificate in your name.",
+        )
     )
     message.add_attachment(issued_pdf, maintype="application", subtype="pdf", filename=f"{agreement.customer_id}.pdf")
     return message
