@@ -230,22 +230,12 @@ def _ingest_verifier(app: AppContext, trust: tuple[Path, ...], trust_tsa: tuple[
 def _ingest_archiver(
     app: AppContext, trust: tuple[Path, ...], trust_tsa: tuple[Path, ...], tsa_urls: tuple[str, ...]
 ) -> Archiver:
-    """The archiver that seals what ``dpa ingest`` accepts: it finds the paths of the same roots as the verifier.
+    """The archiver that seals what ``dpa ingest`` accepts, under the same roots as its verifier."""
+    from dpa.workflows.sealing import ingest_archiver
 
-    Revocation data it cannot have (a customer's CA that publishes none) is a warning in the accepted line, not a
-    refusal: verification decides what the file must carry, the seal adds what can be had.
-    """
-    import dataclasses
-
-    from dpa.archive.seal import Archiver
-
-    config = app.config
-    trusted = dataclasses.replace(
-        config.trust, roots=(*config.trust.roots, *trust), tsa_roots=(*config.trust.tsa_roots, *trust_tsa)
+    return ingest_archiver(
+        app.config, extra_trust=trust, extra_tsa_trust=trust_tsa, tsa_urls=tsa_urls, prompt=secret_prompt()
     )
-    lenient = dataclasses.replace(config.signing, require_revocation_data=False)
-    sealing = dataclasses.replace(config, trust=trusted, signing=lenient)
-    return Archiver(sealing, tsa_urls=tsa_urls, prompt=secret_prompt())
 
 
 @cli.command()

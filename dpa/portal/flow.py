@@ -67,6 +67,7 @@ from dpa.register import Agreement
 from dpa.signing.trust import asn1_certificate
 from dpa.verify.verifier import Verifier
 from dpa.workflows.ingest import IngestResult, ingest_file
+from dpa.workflows.sealing import ingest_archiver
 
 
 @dataclass(frozen=True)
@@ -274,8 +275,10 @@ class SigningPortal(PortalResources):
     def _ingest(
         self, invitation: Invitation, agreement: Agreement, returned: Path, signed: bytes, timestamp: dt.datetime | None
     ) -> SignedOutcome:
-        with self._lock:
-            result = ingest_file(returned, self.register, self.verifier)
+        with self._lock, ingest_archiver(self.config) as archiver:  # accepted means sealed: PAdES B-LTA
+            result = ingest_file(returned, self.register, self.verifier, archiver=archiver)
+        if result.stored is not None:  # the copy on file (sealed) is the one the signer gets
+            signed = result.stored.read_bytes()
         return self.completion.finish(invitation, agreement, result, signed, timestamp=timestamp, now=self._clock())
 
     # --- another way to sign: a PDF signed elsewhere ----------------------------------------------------------------

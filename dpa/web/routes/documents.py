@@ -22,6 +22,7 @@ from dpa.web.runtime import WebRuntime
 from dpa.web.uploads import staged, uploaded_files
 from dpa.web.views import attachment, render
 from dpa.workflows.ingest import IngestResult, ingest_file
+from dpa.workflows.sealing import ingest_archiver
 
 router = APIRouter()
 
@@ -67,9 +68,14 @@ def verify_upload(rt: WebRuntime, name: str, data: bytes) -> DocumentReport:
 
 
 def ingest_upload(rt: WebRuntime, name: str, data: bytes) -> IngestResult:
-    """One returned PDF through ``ingest_file`` (staged in a temporary folder that is removed afterwards)."""
-    with staged(rt.upload_dir, name, data) as path, rt.verifiers.verifier() as verifier:
-        return ingest_file(path, rt.register, verifier)
+    """One returned PDF through ``ingest_file`` (staged in a temporary folder that is removed afterwards); what it
+    accepts is sealed (PAdES B-LTA) before it is stored, as ``dpa ingest`` does."""
+    with (
+        staged(rt.upload_dir, name, data) as path,
+        rt.verifiers.verifier() as verifier,
+        ingest_archiver(rt.config) as archiver,
+    ):
+        return ingest_file(path, rt.register, verifier, archiver=archiver)
 
 
 @router.get("/verify", include_in_schema=False)
