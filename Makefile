@@ -41,6 +41,7 @@ bench: bootstrap
 	$(PY) bench/sign.py
 	$(PY) bench/verify.py
 	$(PY) bench/batch.py 100
+	$(PY) bench/limits.py
 
 clean:
 	rm -rf output/* .pytest_cache .mypy_cache .ruff_cache
