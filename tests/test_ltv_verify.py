@@ -23,8 +23,6 @@ from tests.conftest import config_file_for, local_paths, make_record
 from tests.ltv_support import plain_tsa, served_pki
 from tests.signing_support import run_dpa
 
-STAGE_2 = "verify side of issue 12 (stage 2)"
-
 
 def _verify_at(config: Path, path: Path, at: dt.datetime) -> dict[str, object]:
     result = run_dpa("--config", str(config), "verify", "--json", "--at", at.isoformat(), str(path))
@@ -114,7 +112,6 @@ def test_signed_elsewhere_with_a_revoked_certificate_is_total_failed(
     assert (report["indication"], report["sub_indication"]) == ("TOTAL_FAILED", "REVOKED"), report
 
 
-@pytest.mark.xfail(strict=True, reason=STAGE_2)
 def test_counter_signature_without_timestamp_is_ingested_no_later_than_today(
     signing_config: Config, dev_pki: DevPki, assembled_agreement: bytes, tmp_path: Path
 ) -> None:

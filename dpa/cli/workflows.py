@@ -235,17 +235,10 @@ def _ingest_archiver(
     Revocation data it cannot have (a customer's CA that publishes none) is a warning in the accepted line, not a
     refusal: verification decides what the file must carry, the seal adds what can be had.
     """
-    import dataclasses
-
     from dpa.archive.seal import Archiver
+    from dpa.workflows.proof import sealing_config
 
-    config = app.config
-    trusted = dataclasses.replace(
-        config.trust, roots=(*config.trust.roots, *trust), tsa_roots=(*config.trust.tsa_roots, *trust_tsa)
-    )
-    lenient = dataclasses.replace(config.signing, require_revocation_data=False)
-    sealing = dataclasses.replace(config, trust=trusted, signing=lenient)
-    return Archiver(sealing, tsa_urls=tsa_urls, prompt=secret_prompt())
+    return Archiver(sealing_config(app.config, trust, trust_tsa), tsa_urls=tsa_urls, prompt=secret_prompt())
 
 
 @cli.command()
