@@ -318,11 +318,13 @@ def field_name(value: object) -> str:
 
 
 def pades_level(reader: PdfFileReader, states: list[SigState]) -> str | None:
-    """B-B, B-T, B-LT or B-LTA (a document timestamp in the DSS's revision or after it)."""
+    """B-B, B-T, B-LT or B-LTA (a document timestamp in the DSS's revision or after it). A signature without a
+    timestamp of its own counts as timestamped by the trusted document timestamp covering it (PAdES allows B-T by a
+    document timestamp)."""
     sigs = [s for s in states if s.kind == "signature"]
     if not sigs:
         return None
-    if not all(s.has_token for s in sigs):
+    if not all(s.has_token or s.proof_of_existence is not None for s in sigs):
         return "B-B"
     dss_revision = _first_revision_with_dss(reader)
     if dss_revision is None:
