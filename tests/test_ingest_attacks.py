@@ -357,6 +357,7 @@ def test_untimestamped_with_a_certificate_expired_at_the_ingest_moment_is_refuse
     with Register(setup.config.paths.register) as register:
         detail = register.events(setup.issued.register_id)[-1].detail or ""
     assert "no timestamp and no proof of existence could be added" in detail, detail
+    assert "certificate expired" in detail and detail.endswith("; nothing was stored"), detail
 
 
 def test_untimestamped_is_refused_as_today_when_configured_to_refuse(setup: Setup) -> None:

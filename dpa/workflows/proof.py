@@ -70,8 +70,9 @@ _NO_PROOF = "the counter-signature has no timestamp and no proof of existence co
 def _sealed_and_verified(archiver: Archiver, data: bytes, path: Path, verifier: Verifier) -> Sealed | str:
     try:
         appended = archiver.seal_bytes(data, path.name)
-    except DpaError as exc:
-        return f"{_NO_PROOF} (archive timestamp): {exc}"
+    except DpaError as exc:  # the seal validates every chain now: an expired or revoked certificate stops it
+        why = str(exc).removesuffix("; nothing was signed")
+        return f"{_NO_PROOF} (archive timestamp): {why}; nothing was stored"
     return appended.data, verifier.verify_bytes(appended.data, str(path)), appended.warning
 
 
