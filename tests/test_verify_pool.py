@@ -19,7 +19,7 @@ from dpa.devtools.devpki import DevPki
 from dpa.errors import ConfigError
 from dpa.verify.pool import VerifierPool, default_jobs
 from dpa.verify.report import DocumentReport
-from dpa.verify.verifier import INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, Verifier
+from dpa.verify.verifier import TOTAL_FAILED, TOTAL_PASSED, Verifier
 from tests import tamper
 from tests.cli_support import invoke
 
@@ -60,7 +60,7 @@ def test_one_worker_carries_no_verdict_between_files(signing_config: Config, var
     expected = {name: _verdict(_fresh(signing_config, data, f"{name}.pdf")) for name, data in variants.items()}
     assert expected["good"][0] == TOTAL_PASSED and expected["good"][2] is True, expected["good"]
     assert expected["tampered"][0] == TOTAL_FAILED, expected["tampered"]
-    assert expected["revoked"][:2] == (INDETERMINATE, "REVOKED_NO_POE"), expected["revoked"]
+    assert expected["revoked"][:2] == (TOTAL_FAILED, "REVOKED"), expected["revoked"]
     sequence = ["good", "tampered", "good", "revoked", "good"]
     with Verifier(signing_config) as verifier:
         seen = [_verdict(verifier.verify_bytes(variants[name], f"{name}.pdf")) for name in sequence]
