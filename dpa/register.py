@@ -53,6 +53,8 @@ class Agreement:
     status: str
     effective_date: str | None
     cooperation_end: str | None
+    effective_date_basis: str | None = None
+    """``timestamp`` or ``proof_of_existence`` ("no later than"); ``None`` before it was kept (schema 6)."""
 
     def files(self) -> list[tuple[str, str]]:
         """(path, SHA-256) of every file the register keeps for this agreement: the issued file (wherever it was
@@ -248,8 +250,12 @@ class Register:
         verdict: str,
         effective_date: date | None,
         detail: str,
+        *,
+        effective_date_basis: str | None = None,
     ) -> Agreement:
         """Record an ingest: with an effective date an issued agreement becomes ``effective``, else only the event.
+
+        ``effective_date_basis``: what the date rests on (``timestamp`` or ``proof_of_existence``), kept with it.
 
         Evidence is never replaced: the same signed copy again is only an event (``ingested-again``); a different
         one for an agreement that is already effective raises :class:`~dpa.errors.EvidenceError` naming what is on
@@ -264,8 +270,8 @@ class Register:
             elif effective_date is not None and current.status == "issued":
                 db.execute(
                     "UPDATE agreements SET status = 'effective', effective_date = ?, signed_file = ?, "
-                    "signed_sha256 = ? WHERE id = ?",
-                    (effective_date.isoformat(), str(signed_file), signed_sha256, agreement_id),
+                    "signed_sha256 = ?, effective_date_basis = ? WHERE id = ?",
+                    (effective_date.isoformat(), str(signed_file), signed_sha256, effective_date_basis, agreement_id),
                 )
                 kind = "effective"
             else:

@@ -3,7 +3,9 @@
 Migrations are only ever appended: a database at version N runs ``MIGRATIONS[N:]`` when it is opened. Version 1:
 agreements and the append-only events; 2: legal's signer confirmations; 3: the web application's accounts
 (:mod:`dpa.accounts_schema`); 4: the customer's signing page (:mod:`dpa.portal`) and the events' hash chain; 5:
-accounts' e-mail addresses (the signing page tells the user who sent a link when the customer has signed).
+accounts' e-mail addresses (the signing page tells the user who sent a link when the customer has signed); 6: what
+an agreement's effective date rests on (``timestamp``, or ``proof_of_existence`` for a counter-signature without a
+timestamp that ingest dated by its archive timestamp: "no later than").
 """
 
 from __future__ import annotations
@@ -117,4 +119,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE events ADD COLUMN prev_hash TEXT",
     ),
     ACCOUNT_EMAIL,
+    # the basis of the effective date (DESIGN.md §5 effective_date_basis); NULL for rows made before it was kept
+    ("ALTER TABLE agreements ADD COLUMN effective_date_basis TEXT",),
 )

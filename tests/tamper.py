@@ -622,6 +622,23 @@ class ImpreciseTimeStamper(DummyTimeStamper):  # type: ignore[misc]
 
 
 @contextlib.contextmanager
+def claimed_signing_time(when: dt.datetime) -> Iterator[None]:
+    """While signing with pyHanko, its clock (the signingTime attribute and /M) reads ``when``."""
+    from unittest import mock
+
+    from pyhanko.sign.signers import pdf_signer
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Clock:
+            moment = when.astimezone(tz) if tz is not None else when
+            return cls.fromtimestamp(moment.timestamp(), moment.tzinfo)
+
+    with mock.patch.object(pdf_signer, "datetime", Clock):
+        yield
+
+
+@contextlib.contextmanager
 def odd_signing_time(text: str) -> Iterator[None]:
     """While signing with pyHanko, write /M as ``text`` (e.g. LibreOffice's ``D:20261201085422Z'``)."""
     from unittest import mock

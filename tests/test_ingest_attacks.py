@@ -5,6 +5,7 @@ and checks the refusal, the exit code, and that the register rows and every file
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -19,7 +20,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject, TextStringObject
 
 from dpa.config import Config
-from dpa.devtools.devpki import DevPki, issue_cert, make_ca
+from dpa.devtools.devpki import CertKey, DevPki, issue_cert, make_ca
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
 from dpa.signing.timestamps import timestamper_from_config
@@ -297,3 +298,72 @@ def test_ingest_trusts_a_customer_ca_for_one_run(setup: Setup) -> None:
     with Verifier(setup.config, extra_trust=[ca_pem]) as verifier:
         report = verifier.verify_file(setup.folder / "signed" / "C-1+1.pdf")
     assert report.passed and report.complete
+
+
+# --- a counter-signature without a timestamp: judged at the archive timestamp ingest adds (issue 12 §5) -----------
+
+
+def untimestamped(setup: Setup, signer: CertKey | None = None, claimed: dt.datetime | None = None) -> bytes:
+    """The issued file counter-signed with pyHanko and no timestamp (Acrobat's default), by ``signer`` (the
+    development controller) with its clock reading ``claimed`` (now)."""
+    cert_key = signer or setup.pki.controller
+    issued = setup.issued.path.read_bytes()
+    with tamper.claimed_signing_time(claimed) if claimed else contextlib.nullcontext():
+        return tamper.pyhanko_sign(issued, "controller_signature", cert_key, None)
+
+
+def test_untimestamped_claiming_a_time_after_the_ingest_moment_is_refused(setup: Setup, verifier: Verifier) -> None:
+    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    path = setup.returned("claims-tomorrow.pdf", untimestamped(setup, claimed=tomorrow))
+    before = verifier.verify_file(path)
+    assert before.indication == "INDETERMINATE" and before.pades_level == "B-B", before.to_json()
+    assert_refused_unchanged(
+        setup,
+        verifier,
+        path,
+        "lies after the document timestamp that proves it existed",
+        "INDETERMINATE/SIG_CONSTRAINTS_FAILURE",
+    )
+
+
+def test_untimestamped_claiming_a_time_before_the_processors_timestamp_is_refused(
+    setup: Setup, verifier: Verifier
+) -> None:
+    path = setup.returned(
+        "claims-yesterday.pdf", untimestamped(setup, claimed=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    )
+    assert_refused_unchanged(
+        setup,
+        verifier,
+        path,
+        "is earlier than the timestamp of 'processor_signature'",
+        "INDETERMINATE/TIMESTAMP_ORDER_FAILURE",
+    )
+
+
+def test_untimestamped_with_a_certificate_expired_at_the_ingest_moment_is_refused(
+    setup: Setup, verifier: Verifier
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    expired = issue_cert(
+        setup.pki.ca,
+        setup.pki.controller.common_name,
+        organization=EXAMPLE_FIELDS["name"],
+        not_before=now - dt.timedelta(minutes=5),
+        not_after=now - dt.timedelta(seconds=30),
+    )
+    path = setup.returned("expired.pdf", untimestamped(setup, expired, claimed=now - dt.timedelta(minutes=1)))
+    assert_refused_unchanged(setup, verifier, path, "expired", "NO_PROOF_OF_EXISTENCE")
+    with Register(setup.config.paths.register) as register:
+        detail = register.events(setup.issued.register_id)[-1].detail or ""
+    assert "no timestamp and no proof of existence could be added" in detail, detail
+    assert "certificate expired" in detail and detail.endswith("; nothing was stored"), detail
+
+
+def test_untimestamped_is_refused_as_today_when_configured_to_refuse(setup: Setup) -> None:
+    refusing = tamper.replace(setup.config, ingest=dataclasses.replace(setup.config.ingest, untimestamped="refuse"))
+    path = setup.returned("untimestamped.pdf", untimestamped(setup))
+    with Verifier(refusing) as verifier:
+        assert_refused_unchanged(
+            setup, verifier, path, "has no RFC 3161 timestamp", "INDETERMINATE/SIG_CONSTRAINTS_FAILURE"
+        )

@@ -118,6 +118,8 @@ def test_processor_then_controller(good: tamper.Signed, verifier: Verifier, nssd
     assert all(tuple(s) == SIGNATURE_JSON_KEYS for s in data["signatures"])
     assert data["signatures"][1]["timestamp"].endswith("Z")
     assert data["effective_date"] == full.effective_date.isoformat()  # type: ignore[union-attr]
+    assert data["effective_date_basis"] == "timestamp"  # both signatures carry their own timestamp (DESIGN §5)
+    assert all(s["proof_of_existence"] is None for s in data["signatures"])
     assert DocumentReport.from_wire(full.to_wire()) == full
 
     for blob, report in ((good.half, half), (good.full, full)):

@@ -32,6 +32,7 @@ from dpa.verify.report import (
     format_text,
     verdict_only,
 )
+from dpa.verify.report_pdf import report_html
 from dpa.verify.verifier import iter_pdf_paths
 from dpa.verify.xmp import xmp_change
 from tests.signing_support import build_test_agreement
@@ -199,6 +200,33 @@ def test_text_report_for_people() -> None:
     assert "complete: no, no passing signature of Verwerkingsverantwoordelijke (controller)" in text
     assert "effective date: none" in text
     assert "effective date: 2026-01-16" in format_text(document(signature()))
+
+
+def test_a_date_by_proof_of_existence_is_no_later_than_in_text_json_and_the_pdf_report() -> None:
+    proof = utc("2026-01-20T09:00:00")
+    controller = signature(
+        field="controller_signature", role="controller", certification=False, timestamp=None, proof_of_existence=proof
+    )
+    report = document(
+        signature(),
+        controller,
+        effective_date=dt.date(2026, 1, 20),
+        effective_date_basis="proof_of_existence",
+    )
+    text = format_text(report)
+    assert "time:    no later than 2026-01-20 10:00:00 CET (+01:00), proof of existence (document timestamp)" in text
+    assert "effective date: no later than 2026-01-20 (Europe/Amsterdam, art. 12.1;" in text
+    data = report.to_json()
+    assert (data["effective_date_basis"], data["signatures"][1]["proof_of_existence"]) == (
+        "proof_of_existence",
+        "2026-01-20T09:00:00Z",
+    )
+    assert data["signatures"][0]["proof_of_existence"] is None
+    assert DocumentReport.from_wire(report.to_wire()) == report
+    html = report_html(report, b"%PDF-1.7\n%%EOF\n")
+    assert "no later than 2026-01-20 10:00:00 CET (+01:00) (proof of existence" in html
+    assert "no later than <strong>2026-01-20</strong>" in html
+    assert "no later than" not in report_html(document(signature()), b"%PDF-1.7\n%%EOF\n")
 
 
 def test_verdict_only_report() -> None:

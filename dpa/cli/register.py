@@ -63,13 +63,14 @@ def register_show(app: AppContext, customer_id: str) -> None:
         if not agreements:
             raise RegisterError(f"no agreement for customer {customer_id} in {reg.path}")
         for agreement in agreements:
-            for key, value in agreement.as_dict().items():
-                if value not in (None, ""):
-                    click.echo(f"{key:>17}: {value}")
-            click.echo("          history:")
+            shown = {key: value for key, value in agreement.as_dict().items() if value not in (None, "")}
+            width = max(len("history"), *(len(key) for key in shown))
+            for key, value in shown.items():
+                click.echo(f"{key:>{width}}: {value}")
+            click.echo(f"{'history':>{width}}:")
             for event in reg.events(agreement.id):
                 extra = " ".join(x for x in (event.verdict or "", event.detail or "") if x)
-                click.echo(f"                   {event.at} {event.kind} {extra}".rstrip())
+                click.echo(f"{'':>{width + 2}}{event.at} {event.kind} {extra}".rstrip())
             click.echo("")
 
 

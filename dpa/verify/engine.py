@@ -41,10 +41,13 @@ from dpa.verify.findings import DocumentContext, Finding, SigState
 from dpa.verify.flattened import flattened_drawings
 from dpa.verify.report import (
     INDETERMINATE,
+    PROOF_OF_EXISTENCE,
+    TIMESTAMP_BASIS,
     TOTAL_FAILED,
     TOTAL_PASSED,
     DocumentReport,
     Indication,
+    SignatureReport,
     SubIndication,
     verdict_only,
     worst,
@@ -268,15 +271,13 @@ class VerificationEngine:
         for report in reports:
             problems.extend(f"{report.field}: {p}" for p in report.problems)
         complete = is_complete(doc, states, reports, empty)
-        effective = None
+        effective, basis = None, None
         if indication == TOTAL_PASSED and complete:
             note = effective_date_note(states)
             if note:
                 problems.append(note)
             else:
-                from dpa.verify.effective_date import effective_date
-
-                effective = effective_date(r.timestamp for r in reports if r.kind == "signature" and r.timestamp)
+                effective, basis = _effective_date([r for r in reports if r.kind == "signature"])
         problems.extend(doc.notes)
         return DocumentReport(
             file=name,
@@ -285,11 +286,25 @@ class VerificationEngine:
             sub_indication=sub if indication != TOTAL_PASSED else None,
             complete=complete,
             effective_date=effective,
+            effective_date_basis=basis,
             pades_level=signature_checks.pades_level(doc.reader, states),
             problems=tuple(dict.fromkeys(problems)),
             signatures=tuple(reports),
             made_by_dpa=doc.made_by_dpa,
         )
+
+
+def _effective_date(signatures: list[SignatureReport]) -> tuple[dt.date | None, str | None]:
+    """The effective date and what it rests on: signature timestamps, or a proof of existence standing in for the
+    time of a signature without one (then the date is "no later than")."""
+    from dpa.verify.effective_date import effective_date
+
+    moments = [s.timestamp or s.proof_of_existence for s in signatures]
+    effective = effective_date(m for m in moments if m is not None)
+    if effective is None:
+        return None, None
+    by_proof = any(s.timestamp is None and s.proof_of_existence is not None for s in signatures)
+    return effective, PROOF_OF_EXISTENCE if by_proof else TIMESTAMP_BASIS
 
 
 def _embedded_signatures(

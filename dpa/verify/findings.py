@@ -54,6 +54,8 @@ class SigState:
     intact: bool = False
     claimed: dt.datetime | None = None
     timestamp: dt.datetime | None = None
+    proof_of_existence: dt.datetime | None = None
+    """A signature without a timestamp of its own, judged at the document timestamp that covers it."""
     accuracy: dt.timedelta | None = None
     coverage: str | None = None
     modification_level: str | None = None
@@ -92,6 +94,7 @@ class SigState:
             indication=indication,
             sub_indication=sub,
             timestamp=self.timestamp,
+            proof_of_existence=self.proof_of_existence,
             claimed_signing_time=self.claimed,
             coverage=self.coverage,
             modification_level=self.modification_level,

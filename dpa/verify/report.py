@@ -72,6 +72,12 @@ EXIT_FAILED = 1
 EXIT_INDETERMINATE = 3
 EXIT_INCOMPLETE = 4
 
+TIMESTAMP_BASIS = "timestamp"
+"""``effective_date_basis`` when the effective date rests on signature timestamps."""
+PROOF_OF_EXISTENCE = "proof_of_existence"
+"""``effective_date_basis`` when it rests on a document timestamp covering a signature without one ("no later
+than")."""
+
 DOCUMENT_JSON_KEYS = (
     "file",
     "sha256",
@@ -79,6 +85,7 @@ DOCUMENT_JSON_KEYS = (
     "sub_indication",
     "complete",
     "effective_date",
+    "effective_date_basis",
     "pades_level",
     "problems",
     "signatures",
@@ -90,6 +97,7 @@ SIGNATURE_JSON_KEYS = (
     "indication",
     "sub_indication",
     "timestamp",
+    "proof_of_existence",
     "claimed_signing_time",
     "coverage",
     "modification_level",
@@ -121,6 +129,9 @@ class SignatureReport:
     problems: tuple[str, ...] = ()
     kind: str = "signature"
     """``signature`` or ``document_timestamp``."""
+    proof_of_existence: dt.datetime | None = None
+    """For a signature without a timestamp of its own: genTime of the earliest trusted document timestamp covering
+    it, the moment at which it was judged and which stands in for its time (DESIGN.md §6, "Time")."""
 
     @property
     def passed(self) -> bool:
@@ -136,6 +147,7 @@ class SignatureReport:
             "indication": self.indication,
             "sub_indication": self.sub_indication,
             "timestamp": utc_iso(self.timestamp),
+            "proof_of_existence": utc_iso(self.proof_of_existence),
             "claimed_signing_time": utc_iso(self.claimed_signing_time),
             "coverage": self.coverage,
             "modification_level": self.modification_level,
@@ -156,6 +168,7 @@ class SignatureReport:
             indication=Indication(data["indication"]),
             sub_indication=_sub(data["sub_indication"]),
             timestamp=parse_utc_iso(data["timestamp"]),
+            proof_of_existence=parse_utc_iso(data["proof_of_existence"]),
             claimed_signing_time=parse_utc_iso(data["claimed_signing_time"]),
             coverage=data["coverage"],
             modification_level=data["modification_level"],
@@ -183,6 +196,10 @@ class DocumentReport:
     signatures: tuple[SignatureReport, ...] = ()
     made_by_dpa: bool = False
     """The first signature was made in a PDF with dpa's two pre-created fields (roles are known)."""
+    effective_date_basis: str | None = None
+    """What the effective date rests on: ``timestamp`` (signature timestamps) or ``proof_of_existence`` (a
+    signature without one, dated by the document timestamp that covers it: "no later than"); ``None`` without a
+    date."""
 
     @property
     def passed(self) -> bool:
@@ -198,6 +215,7 @@ class DocumentReport:
             "sub_indication": self.sub_indication,
             "complete": self.complete,
             "effective_date": self.effective_date.isoformat() if self.effective_date else None,
+            "effective_date_basis": self.effective_date_basis,
             "pades_level": self.pades_level,
             "problems": list(self.problems),
             "signatures": [s.to_json() for s in self.signatures],
@@ -221,6 +239,7 @@ class DocumentReport:
             sub_indication=_sub(data["sub_indication"]),
             complete=bool(data["complete"]),
             effective_date=dt.date.fromisoformat(effective) if effective else None,
+            effective_date_basis=data.get("effective_date_basis"),
             pades_level=data["pades_level"],
             problems=tuple(str(p) for p in data.get("problems", ())),
             signatures=tuple(SignatureReport.from_wire(s) for s in data.get("signatures", ())),
@@ -273,6 +292,14 @@ def _verdict(indication: str, sub_indication: str | None) -> str:
 
 
 def _time_line(sig: SignatureReport) -> str:
+    if sig.timestamp is None and sig.proof_of_existence is not None:
+        claimed = (
+            f"; signer's clock {amsterdam_text(sig.claimed_signing_time)}, not trusted"
+            if sig.claimed_signing_time is not None
+            else ""
+        )
+        proof = amsterdam_text(sig.proof_of_existence)
+        return f"no later than {proof}, proof of existence (document timestamp){claimed}"
     if sig.timestamp is not None:
         source = "document timestamp" if sig.kind == "document_timestamp" else "trusted timestamp"
         return f"{amsterdam_text(sig.timestamp)}, {source}"
@@ -314,7 +341,12 @@ def format_text(report: DocumentReport) -> str:
     level = f", PAdES {report.pades_level}" if report.pades_level else ""
     lines.append(f"  document: {_verdict(report.indication, report.sub_indication)}{level}")
     lines.append(f"  complete: {_completeness(report)}")
-    if report.effective_date is not None:
+    if report.effective_date is not None and report.effective_date_basis == PROOF_OF_EXISTENCE:
+        lines.append(
+            f"  effective date: no later than {report.effective_date:%Y-%m-%d} (Europe/Amsterdam, art. 12.1; a "
+            "signature without a timestamp of its own, dated by the document timestamp that proves it existed)"
+        )
+    elif report.effective_date is not None:
         lines.append(f"  effective date: {report.effective_date:%Y-%m-%d} (Europe/Amsterdam, art. 12.1)")
     else:
         lines.append(f"  effective date: none ({_why_no_date(report)})")
@@ -344,7 +376,9 @@ def _why_no_date(report: DocumentReport) -> str:
 __all__ = [
     "DOCUMENT_JSON_KEYS",
     "INDETERMINATE",
+    "PROOF_OF_EXISTENCE",
     "SIGNATURE_JSON_KEYS",
+    "TIMESTAMP_BASIS",
     "TOTAL_FAILED",
     "TOTAL_PASSED",
     "DocumentReport",

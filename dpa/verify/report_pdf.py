@@ -131,6 +131,8 @@ def _party(sig: SignatureReport) -> str:
 
 
 def _time(sig: SignatureReport) -> str:
+    if sig.timestamp is None and sig.proof_of_existence is not None:
+        return f"no later than {amsterdam_text(sig.proof_of_existence)} (proof of existence: a document timestamp)"
     if sig.timestamp is not None:
         return f"{amsterdam_text(sig.timestamp)} (trusted timestamp)"
     if sig.claimed_signing_time is not None:

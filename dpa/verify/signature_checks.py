@@ -33,7 +33,13 @@ from dpa.verify.changes import DPA_DIFF_POLICY, STRICT_DIFF_POLICY, judge_change
 from dpa.verify.explain import escape, short
 from dpa.verify.findings import DocumentContext, SigState
 from dpa.verify.structure import signature_structure_ok
-from dpa.verify.timing import claimed_time, judge_document_timestamp, judge_signature_timestamp, timing_info
+from dpa.verify.timing import (
+    claimed_time,
+    judge_claimed_time,
+    judge_document_timestamp,
+    judge_signature_timestamp,
+    timing_info,
+)
 from dpa.verify.trust import (
     check_validity_at,
     describe_trust_problem,
@@ -106,15 +112,25 @@ async def _signature(
         and await look_alike_chain(tst.trust_problem_indic, tsa_context, tsa_cert)
     )
     timestamp_findings = SigState(field=state.field, revision=state.revision)
-    tst_time, future = judge_signature_timestamp(doc, timestamp_findings, embedded, tst, look_alike)
+    # Without a timestamp of its own, a trusted document timestamp covering it is its proof of existence: it is
+    # judged at that moment, which stands in for its time (DESIGN.md §6, "Time"; §12).
+    proof = proof_moment(doc, state.revision) if tst is None and not state.findings else None
+    if proof is not None:
+        tst_time, future = None, None
+        state.proof_of_existence = proof
+        judge_claimed_time(state, proof)
+    else:
+        tst_time, future = judge_signature_timestamp(doc, timestamp_findings, embedded, tst, look_alike)
     state.timestamp, state.accuracy = timestamp_findings.timestamp, timestamp_findings.accuracy
     state.has_token = timestamp_findings.has_token
     # The certificate counts at the trusted time; without one (none, or a token that lies after the moment of
     # validation, which cannot be relied on) at the moment of validation: revocation data is judged at a moment it
     # can speak for, and the timestamp's own finding says what is wrong with the time.
-    moment = tst_time or doc.now
-    if tst_time is not None:
-        check_validity_at(state, signer_cert, tst_time, "the signer's certificate")
+    trusted = tst_time or proof
+    moment = trusted or doc.now
+    if trusted is not None:
+        when = "its proof of existence" if proof is not None else "the timestamp's time"
+        check_validity_at(state, signer_cert, trusted, "the signer's certificate", when)
     signer_context = engine.anchors.signer_context(doc, moment, signer_cert, embedded.other_embedded_certs)
     try:
         status = await _validate(embedded, signer_context, timing, policy)
@@ -135,8 +151,8 @@ async def _signature(
             f"the signature breaks the constraints (seed values) of its field ({short(error) if error else ''})",
         )
     look = await look_alike_chain(status.trust_problem_indic, signer_context, signer_cert)
-    describe_trust_problem(state, status, "the signer's certificate", moment if tst_time else None, look)
-    _signer_rules(doc, state, embedded, status, tst_time)
+    describe_trust_problem(state, status, "the signer's certificate", moment if trusted else None, look)
+    _signer_rules(doc, state, embedded, status, trusted)
     if future is not None:  # the cause of what the path says at the moment of validation: said first
         state.findings[:0] = timestamp_findings.findings
     else:
@@ -302,11 +318,13 @@ def field_name(value: object) -> str:
 
 
 def pades_level(reader: PdfFileReader, states: list[SigState]) -> str | None:
-    """B-B, B-T, B-LT or B-LTA (a document timestamp in the DSS's revision or after it)."""
+    """B-B, B-T, B-LT or B-LTA (a document timestamp in the DSS's revision or after it). A signature without a
+    timestamp of its own counts as timestamped by the trusted document timestamp covering it (PAdES allows B-T by a
+    document timestamp)."""
     sigs = [s for s in states if s.kind == "signature"]
     if not sigs:
         return None
-    if not all(s.has_token for s in sigs):
+    if not all(s.has_token or s.proof_of_existence is not None for s in sigs):
         return "B-B"
     dss_revision = _first_revision_with_dss(reader)
     if dss_revision is None:

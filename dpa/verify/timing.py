@@ -191,11 +191,24 @@ def judge_document_timestamp(doc: DocumentContext, state: SigState, gen_time: dt
     state.accuracy = accuracy if isinstance(accuracy, dt.timedelta) else None
 
 
+def judge_claimed_time(state: SigState, proof: dt.datetime) -> None:
+    """A signature dated by its proof of existence: the signer's own clock may not claim a later time."""
+    if state.claimed is not None and state.claimed > proof:
+        state.add(
+            AdESIndeterminate.SIG_CONSTRAINTS_FAILURE,
+            f"its claimed signing time ({amsterdam_text(state.claimed)}, the signer's clock) lies after the document "
+            f"timestamp that proves it existed ({amsterdam_text(proof)}): the signer's clock contradicts its proof "
+            "of existence",
+        )
+
+
 def check_order(states: Sequence[SigState]) -> None:
-    """A later signature's (or document timestamp's) genTime may not precede an earlier one's (no accuracy credit)."""
+    """A later signature's (or document timestamp's) genTime may not precede an earlier one's (no accuracy credit);
+    nor may the claimed signing time of a signature dated by its proof of existence."""
     earlier: list[SigState] = []
     for state in states:
         if state.timestamp is None:
+            _check_claimed_order(state, earlier)
             continue
         for before in earlier:
             assert before.timestamp is not None
@@ -207,6 +220,22 @@ def check_order(states: Sequence[SigState]) -> None:
                 )
                 break
         earlier.append(state)
+
+
+def _check_claimed_order(state: SigState, earlier: Sequence[SigState]) -> None:
+    """The signer's clock of a signature dated by a proof of existence may not precede an earlier signature's
+    timestamp (compared to the second: signingTime and /M carry no fractions)."""
+    if state.proof_of_existence is None or state.claimed is None:
+        return
+    for before in earlier:
+        assert before.timestamp is not None
+        if before.kind == "signature" and state.claimed < before.timestamp.replace(microsecond=0):
+            state.add(
+                AdESIndeterminate.TIMESTAMP_ORDER_FAILURE,
+                f"its claimed signing time ({amsterdam_text(state.claimed)}, the signer's clock) is earlier than the "
+                f"timestamp of {quoted(before.field)} ({amsterdam_text(before.timestamp)}), which was signed before it",
+            )
+            return
 
 
 def effective_date_note(states: Sequence[SigState]) -> str | None:
@@ -269,6 +298,7 @@ __all__ = [
     "check_order",
     "claimed_time",
     "effective_date_note",
+    "judge_claimed_time",
     "judge_document_timestamp",
     "judge_signature_timestamp",
     "timing_info",

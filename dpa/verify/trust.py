@@ -136,20 +136,20 @@ def _validity(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
     return validity["not_before"].native, validity["not_after"].native
 
 
-def check_validity_at(state: SigState, cert: x509.Certificate, moment: dt.datetime, what: str) -> None:
-    """notBefore ≤ moment ≤ notAfter, with the exact ETSI sub-indications."""
+def check_validity_at(
+    state: SigState, cert: x509.Certificate, moment: dt.datetime, what: str, when: str = "the timestamp's time"
+) -> None:
+    """notBefore ≤ moment ≤ notAfter, with the exact ETSI sub-indications; ``when`` names the moment in words."""
     not_before, not_after = _validity(cert)
     if moment < not_before:
         state.add(
             AdESFailure.NOT_YET_VALID,
-            f"{what} was not yet valid at the timestamp's time {amsterdam_text(moment)} (valid from "
-            f"{amsterdam_text(not_before)})",
+            f"{what} was not yet valid at {when} {amsterdam_text(moment)} (valid from {amsterdam_text(not_before)})",
         )
     elif moment > not_after:
         state.add(
             AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,
-            f"{what} had expired at the timestamp's time {amsterdam_text(moment)} (valid until "
-            f"{amsterdam_text(not_after)})",
+            f"{what} had expired at {when} {amsterdam_text(moment)} (valid until {amsterdam_text(not_after)})",
         )
 
 

@@ -172,6 +172,8 @@ class Verifier:
     ) -> None:
         self.config = config
         self.limits = config.verify
+        self.extra_trust, self.extra_tsa_trust = tuple(extra_trust), tuple(extra_tsa_trust)
+        """The files added to ``[trust] roots`` and ``tsa_roots`` (ingest's archiver trusts the same)."""
         self.at = to_utc(at) if at is not None else None
         self._isolate = isolate
         self._lock = threading.Lock()

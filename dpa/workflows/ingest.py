@@ -14,6 +14,10 @@ A returned file is accepted only when, in this order:
 6. with an :class:`~dpa.archive.seal.Archiver` (``dpa ingest`` always passes one): validation data and an archive
    timestamp are added (PAdES B-LTA, DESIGN.md §12) and the sealed copy verifies as the returned file did.
 
+A counter-signature without a timestamp (``[ingest] untimestamped = "prove-existence"``, the default) is sealed
+before step 3 — with the given archiver, or one made for it — and step 3 judges that sealed copy at its archive
+timestamp (:mod:`dpa.workflows.proof`); the date it is effective from is then "no later than" that moment's date.
+
 Then the file (sealed, with an archiver) is stored, never over another file, as
 ``signed/<customer id>+<register id>.pdf`` beside the issued file (``+`` never occurs in an id, and the register
 id is unique, so two agreements never share a name) and the agreement becomes ``effective`` with its date.
@@ -36,8 +40,11 @@ from dpa.files import write_new
 from dpa.register import Agreement, Register
 from dpa.register_files import already_effective
 from dpa.signing.trust import load_certificates
+from dpa.verify.effective_date import amsterdam_text
+from dpa.verify.report import PROOF_OF_EXISTENCE
 from dpa.verify.verifier import DocumentReport, Verifier
 from dpa.workflows.evidence import ControllerSigner, check_return
+from dpa.workflows.proof import Sealed, awaits_proof_of_existence, prove_existence
 from dpa.workflows.signer import compare_signer
 
 SIGNED_FOLDER = "signed"
@@ -97,7 +104,11 @@ def ingest_file(
     agreement, issued = match
     if agreement.status == "effective":
         return _already_effective(path, register, agreement, data, digest)
-    report = verifier.verify_bytes(data, str(path))
+    verified = _verified(path, data, verifier, archiver)
+    if isinstance(verified, str):
+        register.record_refusal(agreement.id, digest, "NO_PROOF_OF_EXISTENCE", verified)
+        return IngestResult(path, False, verified, agreement)
+    report, proved = verified
     if not (report.indication == "TOTAL_PASSED" and report.complete and report.effective_date is not None):
         return _not_verified(path, register, agreement, digest, report)
     processor_certs = [
@@ -115,7 +126,10 @@ def ingest_file(
     if isinstance(confirmed, str):
         register.record_refusal(agreement.id, digest, "SIGNER_UNCONFIRMED", f"{confirmed} ({signer.subject})")
         return IngestResult(path, False, confirmed, agreement, report, signer=signer, waiting_for_legal=True)
-    kept = _sealed(archiver, data, path, report, verifier) if archiver is not None else (data, report, None)
+    if proved is not None:
+        kept: Sealed | str = proved  # sealed already, and judged at that archive timestamp
+    else:
+        kept = _sealed(archiver, data, path, report, verifier) if archiver is not None else (data, report, None)
     if isinstance(kept, str):
         register.record_refusal(agreement.id, digest, "NOT_SEALED", kept)
         return IngestResult(path, False, kept, agreement, report, signer=signer)
@@ -125,9 +139,21 @@ def ingest_file(
     return _store(path, register, agreement, kept[0], kept[1], signer, note)
 
 
-def _sealed(
-    archiver: Archiver, data: bytes, path: Path, report: DocumentReport, verifier: Verifier
-) -> tuple[bytes, DocumentReport, str | None] | str:
+def _verified(
+    path: Path, data: bytes, verifier: Verifier, archiver: Archiver | None
+) -> tuple[DocumentReport, Sealed | None] | str:
+    """The returned file's verdict; for a counter-signature without a timestamp (``[ingest] untimestamped =
+    "prove-existence"``) the verdict on a sealed copy with it, or why none could be made (:mod:`.proof`)."""
+    report = verifier.verify_bytes(data, str(path))
+    if not awaits_proof_of_existence(report, verifier.config):
+        return report, None
+    proved = prove_existence(archiver, data, path, verifier)
+    if isinstance(proved, str):
+        return proved
+    return proved[1], proved
+
+
+def _sealed(archiver: Archiver, data: bytes, path: Path, report: DocumentReport, verifier: Verifier) -> Sealed | str:
     """The accepted file with validation data and an archive timestamp, verified again, with the archiver's warning
     (validation data it could not have), or why it cannot be sealed."""
     try:
@@ -178,7 +204,13 @@ def _store(
         created = write_new(stored, data)
         try:
             row = register.record_ingest(
-                agreement.id, stored.resolve(), digest, report.indication, report.effective_date, f"accepted{note}"
+                agreement.id,
+                stored.resolve(),
+                digest,
+                report.indication,
+                report.effective_date,
+                f"accepted{note}",
+                effective_date_basis=report.effective_date_basis,
             )
         except EvidenceError:
             if created:
@@ -187,8 +219,21 @@ def _store(
     except EvidenceError as exc:
         register.record_refusal(agreement.id, digest, "EVIDENCE_ON_FILE", str(exc))
         return IngestResult(path, False, str(exc), agreement, report, signer=signer)
-    reason = f"effective from {report.effective_date.isoformat()}{note}"
+    reason = f"{effective_words(report)}{note}"
     return IngestResult(path, True, reason, row, report, stored, signer)
+
+
+def effective_words(report: DocumentReport) -> str:
+    """``effective from DATE``, or for a date that rests on a proof of existence ``effective no later than DATE``
+    with the moment that proves it."""
+    assert report.effective_date is not None
+    proofs = [s.proof_of_existence for s in report.signatures if s.timestamp is None and s.proof_of_existence]
+    if report.effective_date_basis != PROOF_OF_EXISTENCE or not proofs:
+        return f"effective from {report.effective_date.isoformat()}"
+    return (
+        f"effective no later than {report.effective_date.isoformat()} (the counter-signature has no timestamp of "
+        f"its own: the archive timestamp of {amsterdam_text(max(proofs))} proves it existed then)"
+    )
 
 
 def _already_effective(path: Path, register: Register, agreement: Agreement, data: bytes, digest: str) -> IngestResult:

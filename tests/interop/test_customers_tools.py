@@ -14,6 +14,7 @@ flattens a drawing into the page content.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from dpa.roles import CONTROLLER, PROCESSOR
+from dpa.verify.effective_date import AMSTERDAM
 from dpa.verify.report import EXIT_FAILED, EXIT_INDETERMINATE, EXIT_OK, DocumentReport, exit_code
 from dpa.verify.verifier import Verifier
 from tests.interop.tools import (
@@ -120,6 +122,30 @@ def test_pyhanko_cli_without_timestamp(
     # the README shows legal this very sentence
     (sentence,) = [p for p in report.problems if TIMESTAMP_SENTENCE in p]
     assert sentence in README.read_text(encoding="utf-8"), sentence
+
+
+def test_pyhanko_cli_without_timestamp_is_ingested_no_later_than_today(
+    issue_agreement: Issue, controller_key: ControllerKey, customer_nssdir: Path, verifier: Verifier, ingest_cli: Ingest
+) -> None:
+    """Issue 12 §5: ingest adds the archive timestamp and dates the untimestamped counter-signature by it."""
+    issued = issue_agreement("C-PYHANKO-POE")
+    returned = pyhanko_cli(issued, issued.with_name("returned.pdf"), controller_key, None)
+    assert_independently_valid(returned, customer_nssdir, [PROCESSOR.field, CONTROLLER.field])
+    assert_waits_for_a_timestamp(verifier.verify_file(returned))  # before ingest, as legal sees it today
+    today = dt.datetime.now(AMSTERDAM).date()
+    result = ingest_cli(returned)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f": accepted (C-PYHANKO-POE): effective no later than {today.isoformat()} (" in result.stdout, result.stdout
+    (stored,) = (issued.parent / "signed").glob("C-PYHANKO-POE+*.pdf")
+    assert stored.read_bytes().startswith(returned.read_bytes())
+    report = verifier.verify_file(stored)
+    assert (report.indication, report.complete, report.effective_date) == ("TOTAL_PASSED", True, today), (
+        report.to_json()
+    )
+    assert report.effective_date_basis == "proof_of_existence" and report.problems == ()
+    (controller,) = [s for s in report.signatures if s.field == CONTROLLER.field]
+    (archive,) = [s for s in report.signatures if s.kind == "document_timestamp"]
+    assert controller.timestamp is None and controller.proof_of_existence == archive.timestamp is not None
 
 
 def test_readme_tells_the_customer_how_to_sign_in_acrobat() -> None:
