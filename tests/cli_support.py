@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from dpa.cli import main
 
-LOGGERS = ("dpa", "pyhanko", "pyhanko_certvalidator")
+LOGGERS = ("dpa", "pyhanko", "pyhanko_certvalidator", "pypdf")
 
 
 @dataclass(frozen=True)

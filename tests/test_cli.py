@@ -3,6 +3,7 @@ in the README — and errors are one line."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import subprocess
@@ -222,3 +223,31 @@ def test_an_empty_output_is_a_usage_error(command: str, value: str, tmp_path: Pa
 def test_an_empty_export_target_is_a_usage_error(tmp_path: Path) -> None:
     result = subprocess.run([*DPA, "register", "export", ""], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "must not be empty" in result.stderr
+
+
+def test_library_records_reach_stderr_only_with_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    """pypdf's own warnings ("invalid pdf header" for a file that is not a PDF, which dpa reports in words) are not
+    printed by Python's last-resort handler; with -v they are, in dpa's format."""
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    from dpa.cli.app import LIBRARY_LOGGERS, configure_logging
+
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in map(logging.getLogger, ("dpa", *LIBRARY_LOGGERS))]
+    try:
+        for verbose in (False, True):
+            configure_logging(verbose)
+            with contextlib.suppress(PdfReadError):
+                PdfReader(io.BytesIO(b"not a pdf"))
+            err = capsys.readouterr().err
+            assert ("invalid pdf header" in err) is verbose, err
+            if verbose:
+                assert "dpa: WARNING: pypdf" in err, err
+    finally:
+        for logger, handlers, level, propagate in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate

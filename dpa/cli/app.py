@@ -63,10 +63,16 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool
     configure_logging(verbose)
 
 
-def configure_logging(verbose: bool) -> None:
-    """Log records of dpa (and with ``-v`` of pyHanko) to stderr; done once, here, for the whole command line.
+LIBRARY_LOGGERS = ("pyhanko", "pyhanko_certvalidator", "pypdf")
 
-    Nothing dpa logs carries a secret; pyHanko's own records are shown only with ``-v``.
+
+def configure_logging(verbose: bool) -> None:
+    """Log records of dpa (and with ``-v`` of pyHanko and pypdf) to stderr; done once, here, for the whole command
+    line.
+
+    Nothing dpa logs carries a secret. The libraries' own records (pypdf's "invalid pdf header" for a file that is
+    not a PDF, which dpa already reports in words) are shown only with ``-v``; without it they go nowhere, not to
+    Python's last-resort handler.
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("dpa: %(levelname)s: %(name)s: %(message)s"))
@@ -74,11 +80,14 @@ def configure_logging(verbose: bool) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logger.propagate = False
-    for library in ("pyhanko", "pyhanko_certvalidator"):
+    for library in LIBRARY_LOGGERS:
         lib_logger = logging.getLogger(library)
+        lib_logger.propagate = False
         if verbose:
-            lib_logger.addHandler(handler)
+            lib_logger.handlers[:] = [handler]
             lib_logger.setLevel(logging.INFO)
+        else:
+            lib_logger.handlers[:] = [logging.NullHandler()]
 
 
 def secret_prompt() -> Callable[[str], str] | None:
