@@ -36,6 +36,9 @@ from dpa.signing.keys import SecretPrompt, read_secret
 CaKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 CRL_VALIDITY = dt.timedelta(days=7)
 OCSP_VALIDITY = dt.timedelta(days=1)
+ISSUED_BEFORE = dt.timedelta(minutes=1)
+"""CRLs and OCSP responses are dated a minute before they are made, as a real CA's were issued before they are
+fetched: a client whose "now" was taken a moment before the request must not find them "too recent"."""
 CONTENT_TYPE_OCSP_REQUEST = "application/ocsp-request"
 
 
@@ -115,7 +118,7 @@ class RevocationResponder:
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(authority.cert.subject)
-            .last_update(now)
+            .last_update(now - ISSUED_BEFORE)
             .next_update(now + CRL_VALIDITY)
             .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()), False)
@@ -149,7 +152,7 @@ class RevocationResponder:
             serial_number=request.serial_number,
             algorithm=request.hash_algorithm,
             cert_status=ocsp.OCSPCertStatus.GOOD if revocation is None else ocsp.OCSPCertStatus.REVOKED,
-            this_update=now,
+            this_update=now - ISSUED_BEFORE,
             next_update=now + OCSP_VALIDITY,
             revocation_time=revocation.revoked_at if revocation else None,
             revocation_reason=x509.ReasonFlags(reason) if reason else None,

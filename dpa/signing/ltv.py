@@ -64,10 +64,6 @@ class LtvPlan:
     warning: str | None = None
 
 
-FRESHNESS_TOLERANCE = dt.timedelta(minutes=1)
-"""How much later than the signing context's "now" a fetched CRL may have been issued (its thisUpdate)."""
-
-
 class RevocationFetcher:
     """Revocation data for one run (see the module docstring). Thread-safe; the fetchers are shared."""
 
@@ -90,18 +86,13 @@ class RevocationFetcher:
 
     def context(self, other_certs: Iterable[x509.Certificate] = ()) -> ValidationContext:
         """A fresh validation context (moment: now) that fetches through the run's shared, caching fetchers and
-        requires a CRL for every certificate below a trust root (:data:`CRL_POLICY`).
-
-        "Now" is the moment the context is made; a CRL fetched a little later may carry a thisUpdate after it (a
-        loaded machine took over a second between the two), so the context allows :data:`FRESHNESS_TOLERANCE`.
-        """
+        requires a CRL for every certificate below a trust root (:data:`CRL_POLICY`)."""
         return ValidationContext(
             trust_roots=self._roots,
             other_certs=list(other_certs),
             allow_fetching=True,
             fetchers=self._shared_fetchers(),
             revinfo_policy=CertRevTrustPolicy(CRL_POLICY),
-            time_tolerance=FRESHNESS_TOLERANCE,
         )
 
     def plan(
