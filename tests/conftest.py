@@ -6,6 +6,7 @@ import dataclasses
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from docx import Document
@@ -153,3 +154,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     workers, and starting the longest ones first keeps one worker from finishing long after the other."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (one per test module that asks for it)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.web_support import launch_chromium
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()

@@ -251,3 +251,17 @@ def test_library_records_reach_stderr_only_with_verbose(capsys: pytest.CaptureFi
             logger.handlers[:] = handlers
             logger.setLevel(level)
             logger.propagate = propagate
+
+
+@pytest.mark.parametrize("command", ["verify", "ingest"])
+def test_a_missing_trust_file_is_a_usage_error(command: str, tmp_path: Path) -> None:
+    """--trust and --trust-tsa (one definition for verify and ingest) name files that must exist."""
+    from tests.cli_support import invoke
+
+    pdf = tmp_path / "x.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n")
+    for option in ("--trust", "--trust-tsa"):
+        result = invoke(command, str(pdf), option, str(tmp_path / "missing.pem"))
+        assert result.returncode == 2 and "missing.pem" in result.stderr and "does not exist" in result.stderr, (
+            result.stderr
+        )

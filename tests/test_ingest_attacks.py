@@ -367,3 +367,26 @@ def test_untimestamped_is_refused_as_today_when_configured_to_refuse(setup: Setu
         assert_refused_unchanged(
             setup, verifier, path, "has no RFC 3161 timestamp", "INDETERMINATE/SIG_CONSTRAINTS_FAILURE"
         )
+
+
+def test_a_return_that_cannot_be_sealed_is_refused_and_nothing_is_stored(setup: Setup, verifier: Verifier) -> None:
+    """The TSA is down when ingest seals a valid return: NOT_SEALED, the register and every file as they were; the
+    same file is accepted once the TSA answers again."""
+    from dpa.workflows.sealing import ingest_archiver
+    from tests.signing_support import free_port
+
+    with SigningSession(setup.config) as session:
+        data, _ = session.sign_bytes(setup.issued.path.read_bytes(), "controller", name="C-1")
+    path = setup.returned("C-1.pdf", data)
+    assert verifier.verify_file(path).passed
+    before = setup.snapshot()
+    down = [f"http://127.0.0.1:{free_port()}/"]  # nobody listens there
+    with Register(setup.config.paths.register) as register, ingest_archiver(setup.config, tsa_urls=down) as archiver:
+        result = ingest_file(path, register, verifier, archiver=archiver)
+    assert not result.accepted and "could not be sealed" in result.reason, result.reason
+    assert setup.snapshot() == before, "the register rows and every file are as they were"
+    assert setup.last_event() == ("ingest-refused", "NOT_SEALED")
+    with Register(setup.config.paths.register) as register, ingest_archiver(setup.config) as archiver:
+        again = ingest_file(path, register, verifier, archiver=archiver)
+    assert again.accepted and again.stored is not None, again.reason
+    assert verifier.verify_file(again.stored).pades_level == "B-LTA"

@@ -23,7 +23,7 @@ from dpa.workflows.demo import EXAMPLE_CUSTOMER
 from tests.customers import customer_row, write_customers
 from tests.signing_support import make_nss_db, pdfsig, run_dpa, running_tsa
 from tests.tamper import add_page_content, incremental
-from tests.web_support import ServerProcess, csrf_of, launch_chromium, login, running_server
+from tests.web_support import ServerProcess, csrf_of, login, running_server
 
 pytestmark = pytest.mark.slow
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -45,14 +45,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         assert added.returncode == 0, added.stderr
     with running_server(cwd, []) as process:
         yield process
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 class Shots:

@@ -39,7 +39,7 @@ from tests.conftest import EXAMPLE_FIELDS
 from tests.portal_support import SmtpServer, body, code_from, start_smtp, token_from
 from tests.signing_support import make_nss_db, pdfsig, run_dpa
 from tests.test_web_browser import Shots
-from tests.web_support import ServerProcess, csrf_of, launch_chromium, login, running_server
+from tests.web_support import ServerProcess, csrf_of, login, running_server
 
 pytestmark = pytest.mark.slow
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -73,14 +73,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer) -> Iterat
     assert added.returncode == 0, added.stderr
     with running_server(cwd, []) as process:
         yield process
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app
+from dpa.cli.options import trust_options
 
 if TYPE_CHECKING:
     from dpa.verify.report import DocumentReport
@@ -38,23 +39,7 @@ def _verify_moment(ctx: click.Context, param: click.Parameter, value: str | None
 @cli.command()
 @click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line (JSON Lines).")
-@click.option(
-    "--trust",
-    "trust",
-    multiple=True,
-    metavar="PEM",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Also trust the CA certificate(s) in PEM for signers, in addition to [trust] roots (repeatable).",
-)
-@click.option(
-    "--trust-tsa",
-    "trust_tsa",
-    multiple=True,
-    metavar="PEM",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Also trust the CA certificate(s) in PEM for timestamp authorities, in addition to [trust] tsa_roots "
-    "(repeatable). Signers' CAs (--trust) never count for timestamps.",
-)
+@trust_options
 @click.option("--require-complete", is_flag=True, help="Exit 4 when a document passes but a party has not signed yet.")
 @click.option(
     "--jobs",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dpa.cli.app import AppContext, cli, pass_app, secret_prompt
-from dpa.cli.options import OutputPath
+from dpa.cli.options import OutputPath, trust_options
 from dpa.cli.verify import echo_report
 
 if TYPE_CHECKING:
@@ -143,22 +143,7 @@ def batch(
 
 @cli.command()
 @click.argument("pdfs", metavar="PDF...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--trust",
-    "trust",
-    multiple=True,
-    metavar="PEM",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also trust this CA for the customers' signatures in this run, as dpa verify --trust (repeatable).",
-)
-@click.option(
-    "--trust-tsa",
-    "trust_tsa",
-    multiple=True,
-    metavar="PEM",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also trust this CA for timestamps in this run, as dpa verify --trust-tsa (repeatable).",
-)
+@trust_options
 @click.option(
     "--tsa",
     "tsa_urls",

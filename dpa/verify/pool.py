@@ -8,6 +8,7 @@ folder of any size.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import queue
@@ -36,7 +37,8 @@ class VerifierPool:
     """``jobs`` verifiers side by side; :meth:`verify_paths` yields the reports in the order of the paths.
 
     Takes the keywords of :class:`Verifier` (``extra_trust``, ``extra_tsa_trust``, ``at``). The workers start when
-    the pool is made; a context manager.
+    the pool is made; a context manager. Threads of their own (the web's request threads) borrow a verifier with
+    :meth:`verifier`.
     """
 
     def __init__(
@@ -79,13 +81,19 @@ class VerifierPool:
         for verifier in self._verifiers:
             verifier.close()
 
-    def verify_file(self, path: Path) -> DocumentReport:
-        """The verdict on one file, from whichever worker is free."""
+    @contextlib.contextmanager
+    def verifier(self) -> Iterator[Verifier]:
+        """Borrow an idle verifier (waits for one); it goes back to the pool afterwards."""
         verifier = self._idle.get()
         try:
-            return verifier.verify_file(path)
+            yield verifier
         finally:
             self._idle.put(verifier)
+
+    def verify_file(self, path: Path) -> DocumentReport:
+        """The verdict on one file, from whichever worker is free."""
+        with self.verifier() as verifier:
+            return verifier.verify_file(path)
 
     def verify_paths(self, paths: Iterable[Path]) -> Iterator[DocumentReport]:
         """:meth:`verify_file` for every file in ``paths`` (folders walked), in order, ``jobs`` at a time."""

@@ -7,12 +7,9 @@ Nothing here decides anything: it makes the library's objects once and hands the
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import queue
 import secrets
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,33 +23,9 @@ from dpa.portal.mail import Outbox, mailer_from_config
 from dpa.register import Register
 from dpa.roles import PROCESSOR
 from dpa.signing.sign import SigningSession
-from dpa.verify.verifier import Verifier
+from dpa.verify.pool import VerifierPool
 from dpa.web.batches import BatchRunner
 from dpa.workflows.issue import IssueRun
-
-
-class VerifierPool:
-    """``size`` warm :class:`Verifier` workers shared by the request threads (one file per worker at a time)."""
-
-    def __init__(self, config: Config, size: int) -> None:
-        self._all = [Verifier(config) for _ in range(size)]
-        self._idle: queue.Queue[Verifier] = queue.Queue()
-        for verifier in self._all:
-            self._idle.put(verifier)
-
-    @contextlib.contextmanager
-    def verifier(self) -> Iterator[Verifier]:
-        """Borrow an idle verifier (waits for one)."""
-        verifier = self._idle.get()
-        try:
-            yield verifier
-        finally:
-            self._idle.put(verifier)
-
-    def close(self) -> None:
-        """End every worker process."""
-        for verifier in self._all:
-            verifier.close()
 
 
 @dataclass
@@ -73,7 +46,7 @@ class WebRuntime:
     def __post_init__(self) -> None:
         self.register = Register(self.config.paths.register)
         self.accounts = Accounts(self.register, session_hours=self.config.web.session_hours)
-        self.verifiers = VerifierPool(self.config, self.config.web.verify_workers)
+        self.verifiers = VerifierPool(self.config, jobs=self.config.web.verify_workers)
         self.batches = BatchRunner(self.config, self.work_dir / "batches", self.accounts, self.config.web.batch_jobs)
 
     @classmethod
