@@ -20,8 +20,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from dpa.config import Config, load_config
-from dpa.devtools.certs import CertKey
-from dpa.devtools.devpki import DevPki, init_dev_pki
+from dpa.devtools.certs import CertKey, make_ca, revocation_urls
+from dpa.devtools.devpki import REVOCATIONS_FILE, DevPki, init_dev_pki
 from dpa.devtools.revocation import RevocationResponder
 from dpa.devtools.tsa_server import TimestampAuthority, TsaServer, tsa_server_from_config
 from tests.conftest import EXAMPLE_SIGNER_EMAIL
@@ -77,6 +77,35 @@ def plain_tsa(tsa: CertKey) -> Iterator[str]:
     """A second TSA (only timestamps) on a free loopback port, signing with ``tsa``; yields its URL."""
     with TsaServer(TimestampAuthority(tsa.cert, tsa.key), port=0) as server:
         yield server.start_in_thread()
+
+
+@dataclass
+class PublishingCa:
+    """A customer's own CA whose certificates name a CRL and OCSP address on loopback, where it answers."""
+
+    ca: CertKey
+    server: TsaServer
+
+    @property
+    def responder(self) -> RevocationResponder:
+        """The CA's revocation responder (its ``requests`` count what was fetched)."""
+        revocation = self.server.revocation
+        assert revocation is not None
+        return revocation
+
+
+@contextlib.contextmanager
+def publishing_ca(folder: Path, name: str, tsa: CertKey, **make: Any) -> Iterator[PublishingCa]:
+    """A CA of a customer (``make_ca(name, **make)``) that publishes its CRL and OCSP responses over real HTTP on
+    loopback, with dpa's own responder (a TSA server signing with ``tsa`` carries it); stopped on exit."""
+    port = free_port()
+    ca = make_ca(name, revocation=revocation_urls(f"http://127.0.0.1:{port}/", "klant-ca"), **make)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / REVOCATIONS_FILE).write_text('{"revoked": []}', encoding="utf-8")
+    responder = RevocationResponder({"klant-ca": (ca.cert, ca.key)}, folder)  # type: ignore[dict-item]
+    with TsaServer(TimestampAuthority(tsa.cert, tsa.key), port=port, revocation=responder) as server:
+        server.start_in_thread()
+        yield PublishingCa(ca, server)
 
 
 def dss_of(data: bytes) -> DocumentSecurityStore:

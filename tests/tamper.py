@@ -488,20 +488,43 @@ def replace_xmp_title(title: str) -> Callable[[IncrementalPdfFileWriter], None]:
 
 def crl_revoking(ca: CertKey, cert: CertKey, when: dt.datetime, *, issued: dt.datetime | None = None) -> bytes:
     """A CRL from ``ca`` listing ``cert`` as revoked at ``when`` (DER), issued now (or at ``issued``)."""
+    revoked = x509.RevokedCertificateBuilder().serial_number(cert.cert.serial_number).revocation_date(when).build()
+    return _crl(ca, [revoked], issued)
+
+
+def crl_of(ca: CertKey, *, issued: dt.datetime | None = None) -> bytes:
+    """An empty CRL from ``ca`` (DER): none of its certificates is revoked. Issued now (or at ``issued``)."""
+    return _crl(ca, [], issued)
+
+
+def _crl(ca: CertKey, revoked: list[x509.RevokedCertificate], issued: dt.datetime | None) -> bytes:
     from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding
 
     now = issued or dt.datetime.now(UTC)
-    revoked = x509.RevokedCertificateBuilder().serial_number(cert.cert.serial_number).revocation_date(when).build()
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca.cert.subject)
         .last_update(now - dt.timedelta(minutes=1))
         .next_update(now + dt.timedelta(days=7))
-        .add_revoked_certificate(revoked)
     )
-    from cryptography.hazmat.primitives.serialization import Encoding
-
+    for entry in revoked:
+        builder = builder.add_revoked_certificate(entry)
     return builder.sign(ca.key, hashes.SHA256()).public_bytes(Encoding.DER)
+
+
+def with_revocation_data(data: bytes, *cas: CertKey, issued: dt.datetime | None = None) -> bytes:
+    """``data`` plus a DSS update with an empty CRL from each of ``cas``: the validation data that B-LT signing or
+    dpa ingest's seal adds, for files signed here with pyHanko's defaults (which embed none)."""
+    from asn1crypto import crl as asn1_crl
+    from pyhanko.sign.validation import DocumentSecurityStore
+
+    crls = [asn1_crl.CertificateList.load(crl_of(ca, issued=issued)) for ca in cas]
+
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        DocumentSecurityStore.supply_dss_in_writer(writer, None, crls=crls)
+
+    return incremental(data, edit)
 
 
 def add_dss_crl(der_crl: bytes) -> Callable[[IncrementalPdfFileWriter], None]:

@@ -20,7 +20,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject, TextStringObject
 
 from dpa.config import Config
-from dpa.devtools.devpki import CertKey, DevPki, issue_cert, make_ca
+from dpa.devtools.devpki import CertKey, DevPki, issue_cert
 from dpa.register import Register
 from dpa.signing.sign import SigningSession
 from dpa.signing.timestamps import timestamper_from_config
@@ -30,6 +30,7 @@ from dpa.workflows.ingest import ingest_file
 from dpa.workflows.issue import Issued, issue
 from tests import tamper
 from tests.conftest import EXAMPLE_FIELDS, config_file_for, local_paths, make_record
+from tests.ltv_support import dss_crl_issuers, publishing_ca
 from tests.signing_support import run_dpa, validate_with_pyhanko
 
 pytestmark = pytest.mark.libreoffice
@@ -278,26 +279,56 @@ def test_stored_names_cannot_collide_across_customers(setup: Setup, verifier: Ve
 # --- a customer CA trusted for one run --------------------------------------------------------------------------------
 
 
-def test_ingest_trusts_a_customer_ca_for_one_run(setup: Setup) -> None:
-    customer_ca = make_ca("Klant CA (test)", organization=EXAMPLE_FIELDS["name"])
-    signer = issue_cert(customer_ca, "J. de Vries", organization=EXAMPLE_FIELDS["name"])
-    ca_pem = setup.folder / "keys" / "klant-ca.pem"
-    ca_pem.parent.mkdir()
-    ca_pem.write_bytes(customer_ca.cert_pem())
+def test_ingest_trusts_a_customer_ca_for_one_run_and_fetches_its_revocation_data(setup: Setup) -> None:
+    """The customer's own CA, trusted with ``--trust`` for one run. pyHanko's defaults embed no revocation data, so
+    verify says INDETERMINATE/TRY_LATER; ingest fetches it from the CA's own address before it seals, and accepts."""
+    with publishing_ca(
+        setup.folder / "klant-pki", "Klant CA (test)", setup.pki.tsa, organization=EXAMPLE_FIELDS["name"]
+    ) as served:
+        signer = issue_cert(served.ca, "J. de Vries", organization=EXAMPLE_FIELDS["name"])
+        ca_pem = setup.folder / "keys" / "klant-ca.pem"
+        ca_pem.parent.mkdir()
+        ca_pem.write_bytes(served.ca.cert_pem())
+        with contextlib.closing(timestamper_from_config(setup.config)) as stamper:
+            data = tamper.pyhanko_sign(setup.issued.path.read_bytes(), "controller_signature", signer, stamper)
+        path = setup.returned("klant-ca.pdf", data)
+        with Verifier(setup.config, extra_trust=[ca_pem]) as verifier:
+            before_ingest = verifier.verify_bytes(data, "klant-ca.pdf")
+        assert (before_ingest.indication, before_ingest.sub_indication) == ("INDETERMINATE", "TRY_LATER")
+        assert "revocation not checked" in " ".join(before_ingest.problems)
+        config_file = config_file_for(setup.config, setup.folder)
+        before = setup.snapshot()
+        untrusted = run_dpa("--config", str(config_file), "ingest", str(path))
+        assert untrusted.returncode == 1 and "REFUSED (C-1)" in untrusted.stdout, untrusted.stdout
+        assert setup.snapshot() == before
+        assert sum(served.responder.requests.values()) == 0  # an untrusted signer is never looked up
+        trusted = run_dpa("--config", str(config_file), "ingest", str(path), "--trust", str(ca_pem))
+        assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+        assert "accepted (C-1): effective from" in trusted.stdout
+        assert sum(served.responder.requests.values()) >= 1  # fetched from the CA's own address
+    stored = setup.folder / "signed" / "C-1+1.pdf"
+    assert any("Klant CA (test)" in issuer for issuer in dss_crl_issuers(stored.read_bytes()))
+    with Verifier(setup.config, extra_trust=[ca_pem]) as verifier:  # the CA's services are stopped by now
+        report = verifier.verify_file(stored)
+    assert report.passed and report.complete, report.problems
+
+
+def test_a_return_whose_revocation_status_cannot_be_had_is_refused_try_later(setup: Setup) -> None:
+    """The customer's CA publishes its status, but its service is down at ingest: missing revocation data never
+    counts as "not revoked" — refused as INDETERMINATE/TRY_LATER with the reason, nothing stored."""
+    with publishing_ca(setup.folder / "klant-pki", "Klant CA (test)", setup.pki.tsa) as served:
+        signer = issue_cert(served.ca, "J. de Vries", organization=EXAMPLE_FIELDS["name"])
+        ca_pem = setup.folder / "klant-ca.pem"
+        ca_pem.write_bytes(served.ca.cert_pem())
     with contextlib.closing(timestamper_from_config(setup.config)) as stamper:
         data = tamper.pyhanko_sign(setup.issued.path.read_bytes(), "controller_signature", signer, stamper)
     path = setup.returned("klant-ca.pdf", data)
     config_file = config_file_for(setup.config, setup.folder)
-    before = setup.snapshot()
-    untrusted = run_dpa("--config", str(config_file), "ingest", str(path))
-    assert untrusted.returncode == 1 and "REFUSED (C-1)" in untrusted.stdout, untrusted.stdout
-    assert setup.snapshot() == before
-    trusted = run_dpa("--config", str(config_file), "ingest", str(path), "--trust", str(ca_pem))
-    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
-    assert "accepted (C-1): effective from" in trusted.stdout
-    with Verifier(setup.config, extra_trust=[ca_pem]) as verifier:
-        report = verifier.verify_file(setup.folder / "signed" / "C-1+1.pdf")
-    assert report.passed and report.complete
+    refused = run_dpa("--config", str(config_file), "ingest", str(path), "--trust", str(ca_pem))
+    assert refused.returncode == 1 and "REFUSED (C-1)" in refused.stdout, refused.stdout + refused.stderr
+    assert "revocation not checked" in refused.stdout and "could not add all validation data" in refused.stdout
+    assert not (setup.folder / "signed").exists() or not any((setup.folder / "signed").iterdir())
+    assert setup.last_event() == ("ingest-refused", "INDETERMINATE/TRY_LATER")
 
 
 # --- a counter-signature without a timestamp: judged at the archive timestamp ingest adds (issue 12 §5) -----------

@@ -23,6 +23,7 @@ from tests.ltv_support import dss_crl_issuers, dss_of, served_pki
 from tests.signing_support import make_nss_db, pdfsig, qpdf_check, run_dpa
 
 TOTAL_PASSED = "TOTAL_PASSED"
+INDETERMINATE = "INDETERMINATE"
 
 
 def _subjects(certs: list[x509.Certificate]) -> set[str]:
@@ -138,7 +139,10 @@ def test_without_revocation_services(
         assert "/DSS" not in PdfFileReader(io.BytesIO(data)).root
         with Verifier(served.config) as verifier:
             report = verifier.verify_bytes(data, "b-t.pdf")
-        assert (report.signatures[0].indication, report.pades_level) == (TOTAL_PASSED, "B-T")
+        # B-T without revocation data: missing data never counts as "not revoked" (issue 12 §1)
+        first = report.signatures[0]
+        assert (first.indication, first.sub_indication, report.pades_level) == (INDETERMINATE, "TRY_LATER", "B-T")
+        assert any("revocation not checked" in p for p in first.problems), first.problems
 
         # the CLI: exit 1 and one line by default; with the setting off, a warning on stderr and a B-T file
         source = tmp_path / "agreement.pdf"
@@ -156,4 +160,9 @@ def test_without_revocation_services(
         assert "WARNING" in signed.stderr and "B-T" in signed.stderr
         with Verifier(served.config) as verifier:
             cli_report = verifier.verify_file(Path(signed.stdout.strip()))
-        assert (cli_report.signatures[0].indication, cli_report.pades_level) == (TOTAL_PASSED, "B-T")
+        cli_first = cli_report.signatures[0]
+        assert (cli_first.indication, cli_first.sub_indication, cli_report.pades_level) == (
+            INDETERMINATE,
+            "TRY_LATER",
+            "B-T",
+        )

@@ -160,6 +160,8 @@ def test_certificate_expired_after_its_timestamp_still_passes(
     last_moment = valid_until - dt.timedelta(seconds=2)  # 2026-02-01 00:59:58 in Amsterdam
     with tamper.local_tsa(pki.tsa, fixed=last_moment) as stamper:
         signed = tamper.pyhanko_sign(half, "controller_signature", short, stamper)
+    # the validation data B-LT signing adds, made while the certificate was valid
+    signed = tamper.with_revocation_data(signed, pki.ca, issued=last_moment + dt.timedelta(minutes=5))
     assert dt.datetime.now(UTC) > valid_until
     report = verifier.verify_bytes(signed, "expired-since.pdf")
     assert report.indication == TOTAL_PASSED, report.problems
@@ -198,6 +200,7 @@ def test_effective_date_is_the_amsterdam_date_of_the_last_timestamp(
         half = tamper.pyhanko_sign(assembled_agreement, "processor_signature", pki.processor, stamper, certify=True)
     with tamper.local_tsa(pki.tsa, fixed=last) as stamper:
         full = tamper.pyhanko_sign(half, "controller_signature", pki.controller, stamper)
+    full = tamper.with_revocation_data(full, pki.ca)
     report = verifier.verify_bytes(full, "travel.pdf")
     assert report.indication == TOTAL_PASSED, report.problems
     assert report.signatures[1].timestamp == last
@@ -285,7 +288,11 @@ def test_pdf_made_elsewhere_is_judged_by_the_same_rules(
 ) -> None:
     stamper = timestamper_from_config(signing_config)
     base = foreign_pdf()
-    first = tamper.pyhanko_sign(base, "Handtekening_A", dev_pki.processor, stamper, certify=True)
+    bare = tamper.pyhanko_sign(base, "Handtekening_A", dev_pki.processor, stamper, certify=True)
+    unknown = verifier.verify_bytes(bare, "elders-0.pdf")  # pyHanko's defaults embed no revocation data
+    assert (unknown.indication, unknown.sub_indication) == (INDETERMINATE, "TRY_LATER"), unknown.problems
+    assert "revocation not checked" in " ".join(unknown.problems)
+    first = tamper.with_revocation_data(bare, dev_pki.ca)
     one = verifier.verify_bytes(first, "elders-1.pdf")
     assert one.indication == TOTAL_PASSED, one.problems
     assert not one.complete and not one.made_by_dpa and one.effective_date is None
@@ -321,6 +328,7 @@ def test_pdf_made_elsewhere_text_field_changed_after_signing(
 ) -> None:
     stamper = timestamper_from_config(signing_config)
     signed = tamper.pyhanko_sign(foreign_pdf(text_field=True), "Handtekening_A", dev_pki.processor, stamper)
+    signed = tamper.with_revocation_data(signed, dev_pki.ca)
     assert verifier.verify_bytes(signed, "elders-tekst.pdf").indication == TOTAL_PASSED
 
     def change(writer: IncrementalPdfFileWriter) -> None:

@@ -72,6 +72,7 @@ def test_customer_ca_trusted_for_signatures_cannot_mint_timestamps(
     own_tsa = issue_cert(customer_ca, "Klant eigen TSA", profile="tsa")
     with tamper.local_tsa(own_tsa) as stamper:
         signed = tamper.pyhanko_sign(good.half, "controller_signature", customer, stamper)
+    signed = tamper.with_revocation_data(signed, customer_ca)
     path, ca_file = tmp_path / "eigen-tsa.pdf", tmp_path / "klant-ca.pem"
     path.write_bytes(signed)
     ca_file.write_bytes(customer_ca.cert_pem())
@@ -137,6 +138,7 @@ def test_root_expired_before_the_signature_fails_and_later_expiry_does_not(
         with tamper.local_tsa(tsa, fixed=when) as stamper:
             half = tamper.pyhanko_sign(assembled_agreement, "processor_signature", processor, stamper, certify=True)
             full = tamper.pyhanko_sign(half, "controller_signature", controller, stamper)
+        full = tamper.with_revocation_data(full, root, issued=when + dt.timedelta(minutes=5))
         pems = [tmp_path / f"{name}-root.pem", tmp_path / "long-root.pem"]
         pems[0].write_bytes(root.cert_pem())
         pems[1].write_bytes(long_root.cert_pem())

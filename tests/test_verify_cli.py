@@ -183,7 +183,10 @@ def test_trust_adds_roots(dev_pki: DevPki, signing_config: Config, files: Files,
     half = files["half"].read_bytes()
     signed = tmp_path / "eigen-ca.pdf"
     signed.write_bytes(
-        tamper.pyhanko_sign(half, "controller_signature", customer, timestamper_from_config(signing_config))
+        tamper.with_revocation_data(
+            tamper.pyhanko_sign(half, "controller_signature", customer, timestamper_from_config(signing_config)),
+            other_ca,
+        )
     )
     ca_file = tmp_path / "klant-ca.pem"
     ca_file.write_bytes(other_ca.cert_pem())

@@ -14,9 +14,12 @@ import io
 from collections.abc import Iterator
 
 import pytest
+from asn1crypto import crl as asn1_crl
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.validation import DocumentSecurityStore
 
 from dpa.config import Config, load_config
 from dpa.devtools.certs import CertKey
@@ -74,13 +77,23 @@ def page_signer(ca: SigningCa, dev_pki: DevPki, issued: bytes, *, customer: str 
     return CertKey(cert, who.key, (dev_pki.signing_ca.cert,))
 
 
-def sign(data: bytes, field: str, cert_key: CertKey, timestamper: TimeStamper | None) -> bytes:
-    """Sign ``field`` as the signing page does (dpa's update writer keeps PDF 1.7 for a P-256 key)."""
+def sign(
+    data: bytes, field: str, cert_key: CertKey, timestamper: TimeStamper | None, ca: SigningCa | None = None
+) -> bytes:
+    """Sign ``field`` as the signing page does (dpa's update writer keeps PDF 1.7 for a P-256 key); with ``ca``,
+    its CRL goes into the DSS afterwards, as the signing page's B-LT signature carries it."""
     signer = tamper.simple_signer(cert_key)
     meta = signers.PdfSignatureMetadata(field_name=field, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES)
     out = io.BytesIO()
     signers.PdfSigner(meta, signer, timestamper=timestamper).sign_pdf(DpaUpdateWriter(data), output=out)
-    return out.getvalue()
+    if ca is None:
+        return out.getvalue()
+    crl = asn1_crl.CertificateList.load(ca.crl([], dt.datetime.now(dt.UTC)))
+
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        DocumentSecurityStore.supply_dss_in_writer(writer, None, crls=[crl])
+
+    return tamper.incremental(out.getvalue(), edit)
 
 
 def controller(report: DocumentReport) -> tuple[str, str | None, tuple[str, ...]]:
@@ -94,7 +107,7 @@ def test_signing_page_certificate_signs_its_own_agreement(
 ) -> None:
     """The control: bound to this agreement's issued file, without extra trust — TOTAL_PASSED and complete."""
     stamper = timestamper_from_config(signing_config)
-    signed = sign(good.half, CONTROLLER.field, page_signer(signing_ca, dev_pki, good.half), stamper)
+    signed = sign(good.half, CONTROLLER.field, page_signer(signing_ca, dev_pki, good.half), stamper, signing_ca)
     report = verifier.verify_bytes(signed, "eigen.pdf")
     assert (report.indication, report.complete) == (TOTAL_PASSED, True), report.to_json()
     assert controller(report)[:2] == (TOTAL_PASSED, None)
@@ -105,7 +118,9 @@ def test_signing_page_certificate_for_another_agreement_fails(
 ) -> None:
     stamper = timestamper_from_config(signing_config)
     other = good.half + b"\n% another issued file\n"
-    signed = sign(good.half, CONTROLLER.field, page_signer(signing_ca, dev_pki, other, customer="C-20002"), stamper)
+    signed = sign(
+        good.half, CONTROLLER.field, page_signer(signing_ca, dev_pki, other, customer="C-20002"), stamper, signing_ca
+    )
     report = verifier.verify_bytes(signed, "ander.pdf")
     assert report.indication == INDETERMINATE and not report.complete and report.effective_date is None
     indication, sub, problems = controller(report)
@@ -120,7 +135,9 @@ def test_signing_page_certificate_in_the_processors_field_fails(
 ) -> None:
     """Bound to the very file it signs, yet in the processor's field: that CA is no root for it."""
     stamper = timestamper_from_config(signing_config)
-    forged = sign(assembled_agreement, PROCESSOR.field, page_signer(signing_ca, dev_pki, assembled_agreement), stamper)
+    forged = sign(
+        assembled_agreement, PROCESSOR.field, page_signer(signing_ca, dev_pki, assembled_agreement), stamper, signing_ca
+    )
     report = verifier.verify_bytes(forged, "verwerker.pdf")
     assert report.indication != TOTAL_PASSED and not report.complete, report.to_json()
     (processor,) = [s for s in report.signatures if s.field == PROCESSOR.field]
@@ -133,7 +150,7 @@ def test_signing_page_ca_is_no_general_root(dev_pki: DevPki, signing_config: Con
     elsewhere, signed in a field of the same name with a certificate bound to that very file, does not chain."""
     data = build_test_agreement()
     stamper = timestamper_from_config(signing_config)
-    signed = sign(data, CONTROLLER.field, page_signer(signing_ca, dev_pki, data), stamper)
+    signed = sign(data, CONTROLLER.field, page_signer(signing_ca, dev_pki, data), stamper, signing_ca)
     assert signing_config.signing_ca is not None
     with Verifier(signing_config, extra_trust=[signing_config.signing_ca.cert]) as v:
         report = v.verify_bytes(signed, "elders.pdf")

@@ -52,6 +52,10 @@ class SignedOutcome:
         return self.ingest.report.effective_date if self.accepted and self.ingest.report else None
 
 
+Effective = tuple[dt.date, str | None]
+"""The effective date and what it rests on (``effective_date_basis``)."""
+
+
 class Completion:
     """The steps after ingest, over one register and one mailer."""
 
@@ -87,16 +91,17 @@ class Completion:
         with self.register.transaction() as db:
             db.execute("UPDATE portal_invitations SET status = 'used' WHERE id = ?", (invitation.id,))
         effective = result.report.effective_date if result.report else None
+        basis = result.report.effective_date_basis if result.report else None
         notices = []
         if effective is not None:
-            notices.append(self._mail_signer(invitation, agreement, effective, signed))
-            notices.append(self._notify_inviter(invitation, agreement, effective, now))
+            notices.append(self._mail_signer(invitation, agreement, (effective, basis), signed))
+            notices.append(self._notify_inviter(invitation, agreement, (effective, basis), now))
         notice = "; ".join(n for n in notices if n) or None
         return SignedOutcome(True, result.reason, timestamp, result, notice)
 
-    def _mail_signer(self, invitation: Invitation, agreement: Agreement, effective: dt.date, signed: bytes) -> str:
+    def _mail_signer(self, invitation: Invitation, agreement: Agreement, effective: Effective, signed: bytes) -> str:
         try:
-            self.mailer.send(signed_copy_message(invitation.email, agreement, effective, signed))
+            self.mailer.send(signed_copy_message(invitation.email, agreement, effective[0], signed, effective[1]))
         except MailError as exc:
             notice = f"the signed copy could not be mailed to the signer: {exc}"
             log.warning("%s: %s", agreement.customer_id, notice)
@@ -104,7 +109,7 @@ class Completion:
         return ""
 
     def _notify_inviter(
-        self, invitation: Invitation, agreement: Agreement, effective: dt.date, now: dt.datetime
+        self, invitation: Invitation, agreement: Agreement, effective: Effective, now: dt.datetime
     ) -> str:
         """Mail the user who sent the invitation; the event says whether they were told, and how."""
         address = self.inviter_address(invitation.invited_by) if self.inviter_address else None
@@ -115,7 +120,7 @@ class Completion:
         else:
             page = f"{self.base_url}/agreements/{agreement.customer_id}?rid={agreement.id}"
             try:
-                self.mailer.send(inviter_notice_message(address, agreement, effective, page))
+                self.mailer.send(inviter_notice_message(address, agreement, effective[0], page, effective[1]))
                 detail["to"] = address
             except MailError as exc:
                 notice = f"{invitation.invited_by} could not be notified by mail: {exc}"

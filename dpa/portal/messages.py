@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from dpa.register import Agreement
+from dpa.verify.report import PROOF_OF_EXISTENCE
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 LINE = 76
@@ -72,18 +73,29 @@ Your one-time code: {code} (valid {minutes} minutes). If you did not ask for a c
     return message
 
 
-def signed_copy_message(to: str, agreement: Agreement, effective: dt.date, signed_pdf: bytes) -> EmailMessage:
-    """The signed agreement for the signer, with the date from which it is in force."""
+def _in_force(effective: dt.date, basis: str | None) -> tuple[str, str]:
+    """ "van kracht vanaf DATE" / "in force from DATE", or "uiterlijk op"/"no later than" for a date that rests on a
+    proof of existence (DESIGN.md §5 ``effective_date_basis``)."""
     day = effective.strftime("%d-%m-%Y")
+    if basis == PROOF_OF_EXISTENCE:
+        return f"uiterlijk op {day} van kracht geworden", f"in force no later than {day}"
+    return f"van kracht vanaf {day}", f"in force from {day}"
+
+
+def signed_copy_message(
+    to: str, agreement: Agreement, effective: dt.date, signed_pdf: bytes, basis: str | None = None
+) -> EmailMessage:
+    """The signed agreement for the signer, with the date from which it is in force (``basis``: what it rests on)."""
+    dutch, english = _in_force(effective, basis)
     customer = agreement.name or agreement.customer_id
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = f"Ondertekende verwerkersovereenkomst / signed agreement ({customer})"
     message.set_content(
-        f"""Dank u voor het ondertekenen. De verwerkersovereenkomst met {customer} is van kracht vanaf {day}. De door
+        f"""Dank u voor het ondertekenen. De verwerkersovereenkomst met {customer} is {dutch}. De door
 beide partijen ondertekende overeenkomst zit als PDF in de bijlage; bewaar haar bij uw administratie.
 
-Thank you for signing. The data processing agreement with {customer} is in force from {day}. The agreement signed
+Thank you for signing. The data processing agreement with {customer} is {english}. The agreement signed
 by both parties is attached.
 """
     )
@@ -93,21 +105,23 @@ by both parties is attached.
     return message
 
 
-def inviter_notice_message(to: str, agreement: Agreement, effective: dt.date, page: str) -> EmailMessage:
+def inviter_notice_message(
+    to: str, agreement: Agreement, effective: dt.date, page: str, basis: str | None = None
+) -> EmailMessage:
     """For the user who sent the signing link: the customer signed, the agreement is in force, where to see it."""
-    day = effective.strftime("%d-%m-%Y")
+    dutch, english = _in_force(effective, basis)
     customer = agreement.name or agreement.customer_id
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = f"Getekend / signed: {customer} ({agreement.customer_id})"
     message.set_content(
         f"""{customer} ({agreement.customer_id}) heeft de verwerkersovereenkomst ondertekend op de
-ondertekeningspagina. Zij is van kracht vanaf {day}. Gegevens, bewijs en het getekende bestand:
+ondertekeningspagina. Zij is {dutch}. Gegevens, bewijs en het getekende bestand:
 
 {page}
 
-{customer} ({agreement.customer_id}) signed the data processing agreement on the signing page; it is in force
-from {day}. Details, evidence and the signed file: {page}
+{customer} ({agreement.customer_id}) signed the data processing agreement on the signing page; it is {english}.
+Details, evidence and the signed file: {page}
 """
     )
     return message

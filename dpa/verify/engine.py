@@ -37,7 +37,7 @@ from dpa.roles import PARTIES
 from dpa.verify import signature_checks
 from dpa.verify.annotations import MARKUP_SUBTYPES, added_annotations, in_prepared_box, prepared_box
 from dpa.verify.explain import page_map, short
-from dpa.verify.findings import DocumentContext, Finding, SigState
+from dpa.verify.findings import DocumentContext, Finding, SigState, decisive_sub_indication
 from dpa.verify.flattened import flattened_drawings
 from dpa.verify.report import (
     INDETERMINATE,
@@ -264,9 +264,11 @@ class VerificationEngine:
         check_signing_ca(doc, states)
         reports = [state.report() for state in states]
         indication = worst([r.indication for r in reports] + [f.indication for f in doc.problems])
-        sub: str | None = next((f.sub_indication for f in doc.problems if f.indication == indication), None)
-        if sub is None:
-            sub = next((r.sub_indication for r in reports if r.indication == indication), None)
+        sub = decisive_sub_indication(
+            [(f.indication, f.sub_indication) for f in doc.problems]
+            + [(r.indication, r.sub_indication) for r in reports],
+            indication,
+        )
         problems = [f.sentence for f in doc.problems]
         for report in reports:
             problems.extend(f"{report.field}: {p}" for p in report.problems)

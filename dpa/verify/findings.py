@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,14 @@ class Finding:
     def sub_indication(self) -> SubIndication:
         """The sub-indication by its ETSI name."""
         return SubIndication(str(self.subindic.standard_name))
+
+
+def decisive_sub_indication(candidates: Iterable[tuple[str, str | None]], indication: str) -> SubIndication | None:
+    """The sub-indication that explains ``indication``: the first of ``candidates`` (indication, sub-indication)
+    with that indication, where TRY_LATER ("revocation not checked") yields to any other reason, because more
+    revocation data cannot cure that one."""
+    subs = [SubIndication(sub) for ind, sub in candidates if ind == indication and sub is not None]
+    return next((sub for sub in subs if sub != SubIndication.TRY_LATER), subs[0] if subs else None)
 
 
 @dataclass
@@ -83,10 +92,8 @@ class SigState:
 
     def report(self) -> SignatureReport:
         """The signature's report: its worst finding decides, every sentence is kept once."""
-        indication, sub = Indication.TOTAL_PASSED, None
-        for finding in self.findings:
-            if SEVERITY[finding.indication] > SEVERITY[indication]:
-                indication, sub = finding.indication, finding.sub_indication
+        indication = self.indication
+        sub = decisive_sub_indication([(f.indication, f.sub_indication) for f in self.findings], indication)
         return SignatureReport(
             field=self.field,
             role=self.role,
@@ -143,4 +150,4 @@ class DocumentContext:
     """Sentences that explain the verdict without changing it (e.g. why there is no effective date)."""
 
 
-__all__ = ["ChargedChange", "DocumentContext", "Finding", "SigState"]
+__all__ = ["ChargedChange", "DocumentContext", "Finding", "SigState", "decisive_sub_indication"]

@@ -45,6 +45,7 @@ from dpa.verify.trust import (
     describe_trust_problem,
     dn,
     look_alike_chain,
+    missing_revocation_status,
     path_validity_problem,
     signer_eku_problem,
     tsa_certificate_problem,
@@ -131,7 +132,7 @@ async def _signature(
     if trusted is not None:
         when = "its proof of existence" if proof is not None else "the timestamp's time"
         check_validity_at(state, signer_cert, trusted, "the signer's certificate", when)
-    signer_context = engine.anchors.signer_context(doc, moment, signer_cert, embedded.other_embedded_certs)
+    signer_context = engine.anchors.signer_context(doc, moment, embedded.other_embedded_certs)
     try:
         status = await _validate(embedded, signer_context, timing, policy)
     except SignatureValidationError as exc:
@@ -151,7 +152,8 @@ async def _signature(
             f"the signature breaks the constraints (seed values) of its field ({short(error) if error else ''})",
         )
     look = await look_alike_chain(status.trust_problem_indic, signer_context, signer_cert)
-    describe_trust_problem(state, status, "the signer's certificate", moment if trusted else None, look)
+    unknown = not look and await missing_revocation_status(status.trust_problem_indic, signer_context, signer_cert)
+    describe_trust_problem(state, status, "the signer's certificate", moment if trusted else None, look, unknown)
     _signer_rules(doc, state, embedded, status, trusted)
     if future is not None:  # the cause of what the path says at the moment of validation: said first
         state.findings[:0] = timestamp_findings.findings
@@ -162,7 +164,7 @@ async def _signature(
 def _signer_rules(
     doc: DocumentContext, state: SigState, embedded: EmbeddedPdfSignature, status: PdfSignatureStatus, tst_time: Any
 ) -> None:
-    if tst_time is not None and status.trust_problem_indic is None:
+    if tst_time is not None and (status.trust_problem_indic is None or state.has(AdESIndeterminate.TRY_LATER)):
         problem = path_validity_problem(status.validation_path, tst_time, "the signer's certificate")
         if problem:
             state.add(AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, problem)

@@ -23,7 +23,8 @@ from asn1crypto import x509
 from cryptography import x509 as pyca_x509
 from cryptography.exceptions import InvalidSignature
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
-from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import InsufficientRevinfoError
 from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 from pyhanko_certvalidator.registry import CertificateRegistry, SimpleTrustManager
@@ -86,7 +87,7 @@ class TrustAnchors:
         )
 
     def signer_context(
-        self, doc: DocumentContext, moment: dt.datetime, signer: x509.Certificate, extra: Iterable[x509.Certificate]
+        self, doc: DocumentContext, moment: dt.datetime, extra: Iterable[x509.Certificate]
     ) -> ValidationContext:
         """The signer's path at ``moment`` (its trusted time), offline, with the revocation data the file embeds."""
         return ValidationContext(
@@ -94,29 +95,26 @@ class TrustAnchors:
             certificate_registry=CertificateRegistry.build([*doc.dss_certs, *extra]),
             moment=moment,
             allow_fetching=False,
-            revinfo_policy=revocation_policy(doc, signer),
+            revinfo_policy=revocation_policy(),
             crls=doc.crls,
             ocsps=doc.ocsps,
         )
 
 
-def revocation_policy(doc: DocumentContext, cert: x509.Certificate) -> CertRevTrustPolicy:
-    """How revocation is checked, with what the file carries — the ONE place where missing data is tolerated.
+def revocation_policy() -> CertRevTrustPolicy:
+    """How revocation is checked: only with what the file carries, and missing data never counts as "not revoked".
 
-    When the file embeds a CRL from the signer's issuer (or OCSP responses), that data must show the certificate was
-    not revoked before the signature's time. When it embeds nothing, the check soft-fails: today's signing does not
-    embed revocation data yet, and this verifier never goes to the network. The long-term-validation work switches
-    this to INDETERMINATE/TRY_LATER once revocation data is embedded at signing (DESIGN.md §6, "Offline").
-    Revocation entries count from their revocation date, whenever the CRL itself was issued.
+    The signer's certificate needs a CRL or OCSP response in the file (its DSS or the signature's own revocation
+    attribute) showing it was not revoked before the signature's proof of existence; without one pyHanko's answer is
+    INDETERMINATE/TRY_LATER ("revocation not checked"), which ``dpa ingest`` resolves by fetching what is missing
+    before it seals the file (DESIGN.md §6 "Offline", §12). A CA certificate that names where its status is
+    published must be covered as well. Revocation entries count from their revocation date, and data fetched after
+    the signature (at ingest or an extension) counts for the signature's time (retroactive revocation information).
     """
-    issuer = cert.issuer.hashable
-    relevant = bool(doc.ocsps) or any(
-        getattr(c, "issuer", None) is not None and c.issuer.hashable == issuer for c in doc.crls
-    )
-    ee_rule = RevocationCheckingRule.CRL_OR_OCSP_REQUIRED if relevant else RevocationCheckingRule.CHECK_IF_DECLARED_SOFT
     return CertRevTrustPolicy(
         RevocationCheckingPolicy(
-            ee_certificate_rule=ee_rule, intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED_SOFT
+            ee_certificate_rule=RevocationCheckingRule.CRL_OR_OCSP_REQUIRED,
+            intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
         ),
         retroactive_revinfo=True,
     )
@@ -205,6 +203,24 @@ def tsa_certificate_problem(cert: x509.Certificate) -> str | None:
     return None
 
 
+async def missing_revocation_status(
+    indic: AdESSubIndic | None, context: ValidationContext, cert: x509.Certificate
+) -> bool:
+    """Whether a general chain failure is really "revocation not checked": the path is sound but the file carries no
+    usable CRL or OCSP response for a certificate on it (pyHanko reports its ``InsufficientRevinfoError`` as a
+    general chain failure; ETSI calls it INDETERMINATE/TRY_LATER). Asked again of the same context, only on failure.
+    """
+    if indic is None or str(indic.standard_name) != "CERTIFICATE_CHAIN_GENERAL_FAILURE":
+        return False
+    try:
+        await CertificateValidator(cert, validation_context=context).async_validate_path()
+    except InsufficientRevinfoError:
+        return True
+    except Exception:  # any other path problem: the general failure stands
+        return False
+    return False
+
+
 async def look_alike_chain(indic: AdESSubIndic | None, context: ValidationContext, cert: x509.Certificate) -> bool:
     """Whether a chain problem is really "no chain": no path to a trust root verifies cryptographically.
 
@@ -229,11 +245,25 @@ async def look_alike_chain(indic: AdESSubIndic | None, context: ValidationContex
 
 
 def describe_trust_problem(
-    state: SigState, status: Any, what: str, moment: dt.datetime | None, look_alike: bool = False
+    state: SigState,
+    status: Any,
+    what: str,
+    moment: dt.datetime | None,
+    look_alike: bool = False,
+    no_revocation_status: bool = False,
 ) -> None:
-    """pyHanko's verdict on a certificate path, in words, with its ETSI sub-indication."""
+    """pyHanko's verdict on a certificate path, in words, with its ETSI sub-indication; ``no_revocation_status``
+    (:func:`missing_revocation_status`) turns a general chain failure into TRY_LATER."""
     indic = status.trust_problem_indic
     if indic is None:
+        return
+    if no_revocation_status:
+        state.add(
+            AdESIndeterminate.TRY_LATER,
+            f"revocation not checked: the file carries no CRL or OCSP response that establishes the status of {what}"
+            f"{' at ' + amsterdam_text(moment) if moment is not None else ''} (dpa ingest adds it from the CA's "
+            "own address)",
+        )
         return
     if look_alike:
         state.add(
@@ -328,6 +358,7 @@ __all__ = [
     "dn",
     "imitates",
     "look_alike_chain",
+    "missing_revocation_status",
     "path_validity_problem",
     "revocation_policy",
     "same_key",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from dpa.verify.report import PROOF_OF_EXISTENCE
+
 LANGUAGES = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
 
@@ -189,6 +191,11 @@ _WORDS: dict[str, tuple[str, str]] = {
     "network_error": ("Geen verbinding met de server; probeer het opnieuw.", "No connection to the server; try again."),
     "signed_title": ("Ondertekend", "Signed"),
     "in_force_from": ("De overeenkomst is in werking vanaf {date}.", "The agreement is in force from {date}."),
+    "in_force_no_later_than": (
+        "De overeenkomst is uiterlijk op {date} in werking getreden.",
+        "The agreement came into force no later than {date}.",
+    ),
+    "no_later_than": ("uiterlijk {date}", "no later than {date}"),
     "copy_mailed": (
         "Een kopie van de door beide partijen ondertekende overeenkomst is gemaild naar {email}.",
         "A copy of the agreement signed by both parties has been mailed to {email}.",
@@ -285,6 +292,12 @@ MONTHS = {
     "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December"),
 }  # fmt: skip
+
+
+def in_force_key(basis: str | None) -> str:
+    """The sentence for an agreement in force: from a date (a timestamp), or no later than it (a proof of
+    existence)."""
+    return "in_force_no_later_than" if basis == PROOF_OF_EXISTENCE else "in_force_from"
 
 
 def long_date(day: date, lang: str) -> str:

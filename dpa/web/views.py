@@ -12,6 +12,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
+from dpa.verify.report import PROOF_OF_EXISTENCE
 from dpa.web.auth import CSRF_COOKIE, LANG_COOKIE, PAGE_ROLES, runtime
 from dpa.web.i18n import LANGUAGES, language, translator
 from dpa.web.security import csrf_token
@@ -42,7 +43,17 @@ def days_since(iso: str | None) -> int | None:
     return (datetime.now(UTC).date() - datetime.fromisoformat(iso).date()).days
 
 
+def effective_text(day: date | str | None, basis: str | None, words: dict[str, str]) -> str:
+    """An effective date as the pages show it: ``uiterlijk DATE`` (``no later than``) when it rests on a proof of
+    existence (an archive timestamp over a counter-signature without a timestamp of its own), else the date."""
+    if not day:
+        return "—"
+    text = day.isoformat() if isinstance(day, date) else day
+    return words["no_later_than"].format(date=text) if basis == PROOF_OF_EXISTENCE else text
+
+
 ENVIRONMENT.globals["days_since"] = days_since
+ENVIRONMENT.globals["effective_text"] = effective_text
 ENVIRONMENT.globals["today"] = lambda: date.today().isoformat()
 
 

@@ -44,7 +44,7 @@ from dpa.verify.effective_date import amsterdam_text
 from dpa.verify.report import PROOF_OF_EXISTENCE
 from dpa.verify.verifier import DocumentReport, Verifier
 from dpa.workflows.evidence import ControllerSigner, check_return
-from dpa.workflows.proof import Sealed, awaits_proof_of_existence, prove_existence
+from dpa.workflows.proof import Sealed, awaits_sealing, prove_existence
 from dpa.workflows.signer import compare_signer
 
 SIGNED_FOLDER = "signed"
@@ -110,7 +110,7 @@ def ingest_file(
         return IngestResult(path, False, verified, agreement)
     report, proved = verified
     if not (report.indication == "TOTAL_PASSED" and report.complete and report.effective_date is not None):
-        return _not_verified(path, register, agreement, digest, report)
+        return _not_verified(path, register, agreement, digest, report, proved[2] if proved else None)
     processor_certs = [
         cert
         for cert_path in verifier.config.verify.processor_certificates
@@ -142,12 +142,14 @@ def ingest_file(
 def _verified(
     path: Path, data: bytes, verifier: Verifier, archiver: Archiver | None
 ) -> tuple[DocumentReport, Sealed | None] | str:
-    """The returned file's verdict; for a counter-signature without a timestamp (``[ingest] untimestamped =
-    "prove-existence"``) the verdict on a sealed copy with it, or why none could be made (:mod:`.proof`)."""
+    """The returned file's verdict; for one that an archive update can settle (a counter-signature without a
+    timestamp, a certificate whose revocation status the file lacks: :func:`~dpa.workflows.proof.awaits_sealing`)
+    the verdict on a sealed copy, or why none could be made (:mod:`.proof`)."""
     report = verifier.verify_bytes(data, str(path))
-    if not awaits_proof_of_existence(report, verifier.config):
+    why = awaits_sealing(report, verifier.config)
+    if why is None:
         return report, None
-    proved = prove_existence(archiver, data, path, verifier)
+    proved = prove_existence(archiver, data, path, verifier, why)
     if isinstance(proved, str):
         return proved
     return proved[1], proved
@@ -268,11 +270,18 @@ def _on_file(agreement: Agreement, data: bytes, digest: str) -> bool:
 
 
 def _not_verified(
-    path: Path, register: Register, agreement: Agreement, digest: str, report: DocumentReport
+    path: Path,
+    register: Register,
+    agreement: Agreement,
+    digest: str,
+    report: DocumentReport,
+    seal_warning: str | None = None,
 ) -> IngestResult:
     reason = "; ".join(report.problems) or (
         "a party has not signed yet" if not report.complete else f"verdict {report.indication}"
     )
+    if seal_warning:  # what the seal of the judged copy could not add (a CA's revocation service down, …)
+        reason += f"; the archive update could not add all validation data: {seal_warning}"
     verdict = report.indication + (f"/{report.sub_indication}" if report.sub_indication else "")
     row = register.record_ingest(agreement.id, None, digest, verdict, None, reason)
     return IngestResult(path, False, reason, row, report)

@@ -33,7 +33,7 @@ from dpa.portal.pages import page_images
 from dpa.register import Agreement
 from dpa.web.auth import check_csrf, runtime
 from dpa.web.errors import FormPage
-from dpa.web.i18n import long_date, translator
+from dpa.web.i18n import in_force_key, long_date, translator
 from dpa.web.uploads import uploaded_files
 from dpa.web.views import attachment, render, request_language
 
@@ -272,7 +272,7 @@ def signing_done(request: Request, token: str) -> Response:
         "token": token,
         "a": agreement,
         "effective": effective,
-        "in_force": words["in_force_from"].format(date=long_date(effective, lang)),
+        "in_force": words[in_force_key(agreement.effective_date_basis)].format(date=long_date(effective, lang)),
         "email": masked(agreement.email or ""),
     }
     return with_signer_cookie(request, render(request, "signing_done.html", **context))
