@@ -21,7 +21,9 @@ from dpa.devtools.devpki import DevPki, dev_name, make_ca
 from dpa.errors import ConfigError
 from dpa.portal.errors import MailError
 from dpa.portal.mail import Outbox, SmtpMailer, list_outbox, mailer_from_config, read_message
-from dpa.portal.messages import code_message
+from dpa.portal.messages import code_message, inviter_notice_message, signed_copy_message
+from dpa.register import Agreement
+from dpa.verify.report import PROOF_OF_EXISTENCE
 from tests.portal_support import SmtpServer, body, code_from, start_smtp
 
 PASSWORD_ENV = "DPA_TEST_SMTP_PASSWORD"
@@ -111,3 +113,19 @@ def test_outbox_only_on_the_development_pki_without_smtp(dev_pki: DevPki, tmp_pa
         mailer_from_config(production)
     with pytest.raises(ConfigError, match="no \\[smtp\\] section"):
         mailer_from_config(Config())
+
+
+def test_the_mails_say_no_later_than_for_a_date_by_proof_of_existence() -> None:
+    """The signer's copy and the inviter's notice word an effective date that rests on an archive timestamp over
+    an untimestamped counter-signature (an Acrobat upload on the signing page) as "uiterlijk" / "no later than"."""
+    row = Agreement(
+        1, "C-1", "v", "r", "Klant B.V.", None, None, None, None, "a@klant.example", None, None, None, "s",
+        "2026-12-01T10:00:00+00:00", None, None, "effective", "2026-12-01", None, PROOF_OF_EXISTENCE,
+    )  # fmt: skip
+    day = dt.date(2026, 12, 1)
+    copy = body(signed_copy_message("a@klant.example", row, day, b"%PDF-1.7", PROOF_OF_EXISTENCE))
+    notice = body(inviter_notice_message("sales@ipcall.example", row, day, "https://dpa/x", PROOF_OF_EXISTENCE))
+    for text in (copy, notice):
+        assert "uiterlijk op 01-12-2026 van kracht geworden" in text and "in force no later than 01-12-2026" in text
+    plain = body(signed_copy_message("a@klant.example", row, day, b"%PDF-1.7", "timestamp"))
+    assert "van kracht vanaf 01-12-2026" in plain and "in force from 01-12-2026" in plain

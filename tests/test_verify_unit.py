@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import NumberObject, pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfStreamError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from dpa.verify import hexstrings
 from dpa.verify.effective_date import (
     AMSTERDAM,
     amsterdam_text,
@@ -340,3 +344,42 @@ def test_xmp_packet_added_with_bookkeeping_only_passes() -> None:
 )
 def test_xmp_changes_hidden_in_any_form_fail(hidden: bytes) -> None:
     assert xmp_change(expanded(), hidden) is not None
+
+
+# --- the hex-string reader (issue 15): pyHanko's semantics, faster ---------------------------------------------------
+
+HEX_CASES = [
+    b"<48656C6C6F> rest",
+    b"<48 65\n6c\r\n6C\t6f\x00\x0c> rest",
+    b"<486> odd digit count",
+    b"<> empty",
+    b"<FEFF00480069> a UTF-16 text string",
+    b"<12G4> a stray letter",
+    b"<12 % a comment > inside\n34> after",
+    b"<1234",
+    b"<" + b"0a" * 40_000 + b">tail",
+    b"<" + b"ab" * 40_000,
+    b"<12 34>>",
+]
+
+
+@pytest.mark.parametrize("data", HEX_CASES, ids=range(len(HEX_CASES)))
+def test_hex_string_reader_is_pyhankos(data: bytes) -> None:
+    """The fast reader gives pyHanko's object (type and value), stream position and error for every case."""
+
+    def outcome(reader: Callable[[io.BytesIO], object]) -> tuple[object, ...]:
+        stream = io.BytesIO(data)
+        try:
+            value = reader(stream)
+        except PdfStreamError as exc:
+            return ("error", str(exc))
+        return (type(value).__name__, bytes(value.original_bytes), stream.tell())  # type: ignore[attr-defined]
+
+    assert outcome(hexstrings.read_hex_string) == outcome(hexstrings.PYHANKO_READER)
+
+
+def test_hex_string_reader_is_installed_in_pyhankos_parser() -> None:
+    hexstrings.install()
+    parsed = generic.read_object(io.BytesIO(b"<30 31> 0"), generic.TrailerReference(None))  # type: ignore[arg-type]
+    assert generic.read_hex_string_from_stream is hexstrings.read_hex_string
+    assert bytes(parsed.original_bytes) == b"01"  # type: ignore[attr-defined]

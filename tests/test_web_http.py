@@ -20,6 +20,7 @@ from dpa.register import Register
 from dpa.web.app import create_app
 from dpa.web.routes import agreements, api, batch, documents, outbox, session, signing, users
 from dpa.web.runtime import WebRuntime
+from tests import tamper
 from tests.conftest import EXAMPLE_FIELDS, local_paths
 from tests.signing_support import run_dpa
 from tests.web_support import csrf_of, login
@@ -345,3 +346,28 @@ def test_the_openapi_description_needs_a_token(app_client: TestClient, runtime: 
     headers = {"authorization": f"Bearer {runtime.accounts.issue_token('admin-user')}"}
     schema = client.get("/api/openapi.json", headers=headers).json()
     assert {"/api/agreements", "/api/agreements/{customer_id}", "/api/verify", "/api/ingest"} <= set(schema["paths"])
+
+
+def test_an_agreement_in_force_by_proof_of_existence_says_no_later_than(
+    app_client: TestClient, runtime: WebRuntime, dev_pki: DevPki
+) -> None:
+    """A counter-signature without a timestamp, ingested through the API: the effective date rests on the archive
+    timestamp, and the pages say so ("uiterlijk", "no later than"), as the register keeps the basis."""
+    headers = {"authorization": f"Bearer {runtime.accounts.issue_token('sales-user')}"}
+    client = client_for(app_client)
+    created = client.post("/api/agreements", json={**EXAMPLE_FIELDS, "id": "C-POE-1"}, headers=headers)
+    assert created.status_code == 201, created.text
+    issued = Path(created.json()["issued_file"]).read_bytes()
+    returned = tamper.pyhanko_sign(issued, "controller_signature", dev_pki.controller, None)  # Acrobat's default
+    legal = {"authorization": f"Bearer {runtime.accounts.issue_token('legal-user')}"}
+    ingested = client.post("/api/ingest", headers=legal, files={"file": ("C-POE-1.pdf", returned, "application/pdf")})
+    body = ingested.json()
+    assert body["accepted"] is True and "effective no later than" in body["reason"], body
+    assert body["effective_date_basis"] == "proof_of_existence"
+    day = body["effective_date"]
+    browser = logged_in(app_client, "legal")
+    page = browser.get("/agreements/C-POE-1")
+    assert f'<dd id="effective-date">uiterlijk {day}</dd>' in page.text, page.text
+    assert f"no later than {day}" in browser.get("/agreements/C-POE-1?lang=en").text
+    listing = browser.get("/agreements?q=C-POE-1&lang=nl")
+    assert f"uiterlijk {day}" in listing.text

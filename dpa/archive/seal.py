@@ -48,6 +48,8 @@ from dpa.signing.timestamps import DpaTimeStamper, TimestampInfo, timestamper_fr
 from dpa.signing.trust import load_trust_roots
 
 DEFAULT_WITHIN_DAYS = 180
+WITHOUT_VALIDATION_DATA = "; archive timestamp added without it ([signing] require_revocation_data)"
+"""How a warning about missing revocation data ends when the archive timestamp was added all the same."""
 ARCHIVE_FIELD_PREFIX = "archive_timestamp_"
 
 
@@ -191,7 +193,7 @@ class Archiver:
         except MissingRevocationData as exc:
             if self.revocation.required:
                 raise
-            return None, [], f"{exc}; archive timestamp added without it ([signing] require_revocation_data)"
+            return None, [], f"{exc}{WITHOUT_VALIDATION_DATA}"
         return context, paths, None
 
     # --- files -------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from dpa.archive.seal import Archiver
+from dpa.archive.seal import WITHOUT_VALIDATION_DATA, Archiver
 from dpa.errors import DpaError, EvidenceError
 from dpa.files import write_new
 from dpa.register import Agreement, Register
@@ -281,7 +281,8 @@ def _not_verified(
         "a party has not signed yet" if not report.complete else f"verdict {report.indication}"
     )
     if seal_warning:  # what the seal of the judged copy could not add (a CA's revocation service down, …)
-        reason += f"; the archive update could not add all validation data: {seal_warning}"
+        missing = seal_warning.removesuffix(WITHOUT_VALIDATION_DATA)
+        reason += f"; nothing was stored, the archive update could not add all validation data: {missing}"
     verdict = report.indication + (f"/{report.sub_indication}" if report.sub_indication else "")
     row = register.record_ingest(agreement.id, None, digest, verdict, None, reason)
     return IngestResult(path, False, reason, row, report)
