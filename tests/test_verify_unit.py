@@ -15,7 +15,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfStreamError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from dpa.verify import hexstrings
+from dpa.verify import speedups
 from dpa.verify.effective_date import (
     AMSTERDAM,
     amsterdam_text,
@@ -375,11 +375,38 @@ def test_hex_string_reader_is_pyhankos(data: bytes) -> None:
             return ("error", str(exc))
         return (type(value).__name__, bytes(value.original_bytes), stream.tell())  # type: ignore[attr-defined]
 
-    assert outcome(hexstrings.read_hex_string) == outcome(hexstrings.PYHANKO_READER)
+    assert outcome(speedups.read_hex_string) == outcome(speedups.PYHANKO_READER)
 
 
 def test_hex_string_reader_is_installed_in_pyhankos_parser() -> None:
-    hexstrings.install()
+    speedups.install()
     parsed = generic.read_object(io.BytesIO(b"<30 31> 0"), generic.TrailerReference(None))  # type: ignore[arg-type]
-    assert generic.read_hex_string_from_stream is hexstrings.read_hex_string
+    assert generic.read_hex_string_from_stream is speedups.read_hex_string
     assert bytes(parsed.original_bytes) == b"01"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "text", ["ipcall.me", "Klant  B.V.", "KLANT\u00adB.V.", "Ünïcødé ﬁrma", "tab\there", "", "x\u200by", "\ue000"]
+)
+def test_name_preparation_is_asn1cryptos(text: str) -> None:
+    """The memoised RFC 4518 preparation gives asn1crypto's result, or its error, every time (also the second)."""
+
+    def outcome(prep: Callable[[str], str]) -> tuple[str, str]:
+        try:
+            return ("prepared", prep(text))
+        except ValueError as exc:
+            return ("refused", str(exc))
+
+    expected = outcome(lambda s: speedups.ASN1CRYPTO_PREP(None, s))  # type: ignore[arg-type]
+    assert outcome(speedups.prepared) == expected
+    assert outcome(speedups.prepared) == expected
+
+
+def test_names_still_compare_by_rfc_4518_once_installed() -> None:
+    from asn1crypto import x509 as asn1_x509
+
+    speedups.install()
+    a = asn1_x509.Name.build({"common_name": "Klant  B.V.", "country_name": "NL"})
+    b = asn1_x509.Name.build({"common_name": "klant b.v.", "country_name": "NL"})
+    c = asn1_x509.Name.build({"common_name": "Klant B.W.", "country_name": "NL"})
+    assert a == b and a.hashable == b.hashable and a != c
