@@ -421,3 +421,37 @@ def test_a_return_that_cannot_be_sealed_is_refused_and_nothing_is_stored(setup: 
         again = ingest_file(path, register, verifier, archiver=archiver)
     assert again.accepted and again.stored is not None, again.reason
     assert verifier.verify_file(again.stored).pades_level == "B-LTA"
+
+
+def test_revocation_data_in_the_signatures_own_attribute_counts(setup: Setup) -> None:
+    """Acrobat with "LTV" puts the CRL into the signature itself (Adobe's revocation-information attribute, not the
+    DSS): that establishes the status as well as a CRL in the DSS does."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.fields import SigSeedSubFilter
+    from pyhanko_certvalidator import ValidationContext
+
+    with publishing_ca(setup.folder / "klant-pki", "Klant CA (LTV)", setup.pki.tsa) as served:
+        signer = issue_cert(served.ca, "J. de Vries", organization=EXAMPLE_FIELDS["name"])
+        ca_pem = setup.folder / "klant-ca.pem"
+        ca_pem.write_bytes(served.ca.cert_pem())
+        roots = [tamper.simple_signer(ca).signing_cert for ca in (served.ca, setup.pki.tsa_ca)]
+        meta = signers.PdfSignatureMetadata(
+            field_name="controller_signature",
+            md_algorithm="sha256",
+            subfilter=SigSeedSubFilter.ADOBE_PKCS7_DETACHED,
+            embed_validation_info=True,
+            validation_context=ValidationContext(trust_roots=roots, allow_fetching=True),
+        )
+        with contextlib.closing(timestamper_from_config(setup.config)) as stamper:
+            pdf_signer = signers.PdfSigner(meta, tamper.simple_signer(signer), timestamper=stamper)
+            out = io.BytesIO()
+            pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(setup.issued.path.read_bytes())), output=out)
+        assert sum(served.responder.requests.values()) >= 1
+    data = out.getvalue()
+    assert not any("Klant CA (LTV)" in issuer for issuer in dss_crl_issuers(data))  # not in the DSS
+    with Verifier(setup.config, extra_trust=[ca_pem]) as verifier:  # the CA's services are stopped by now
+        report = verifier.verify_bytes(data, "ltv.pdf")
+    controller = next(s for s in report.signatures if s.field == "controller_signature")
+    assert controller.sub_indication != "TRY_LATER", controller.problems
+    assert (report.indication, report.complete) == ("TOTAL_PASSED", True), report.problems

@@ -360,6 +360,8 @@ HEX_CASES = [
     b"<" + b"0a" * 40_000 + b">tail",
     b"<" + b"ab" * 40_000,
     b"<12 34>>",
+    b"<41 zz> a stray pair",
+    b"<zz" + b"\x00" * 100 + b">",
 ]
 
 
@@ -372,7 +374,7 @@ def test_hex_string_reader_is_pyhankos(data: bytes) -> None:
         try:
             value = reader(stream)
         except PdfStreamError as exc:
-            return ("error", str(exc))
+            return ("error", str(exc), stream.tell())
         return (type(value).__name__, bytes(value.original_bytes), stream.tell())  # type: ignore[attr-defined]
 
     assert outcome(speedups.read_hex_string) == outcome(speedups.PYHANKO_READER)
@@ -386,7 +388,8 @@ def test_hex_string_reader_is_installed_in_pyhankos_parser() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["ipcall.me", "Klant  B.V.", "KLANT\u00adB.V.", "Ünïcødé ﬁrma", "tab\there", "", "x\u200by", "\ue000"]
+    "text",
+    ["ipcall.me", "Klant  B.V.", "KLANT\u00adB.V.", "Ünïcødé ﬁrma", "tab\there", "", "x\u200by", "\ue000", "n" * 300],
 )
 def test_name_preparation_is_asn1cryptos(text: str) -> None:
     """The memoised RFC 4518 preparation gives asn1crypto's result, or its error, every time (also the second)."""
@@ -410,3 +413,43 @@ def test_names_still_compare_by_rfc_4518_once_installed() -> None:
     b = asn1_x509.Name.build({"common_name": "klant b.v.", "country_name": "NL"})
     c = asn1_x509.Name.build({"common_name": "Klant B.W.", "country_name": "NL"})
     assert a == b and a.hashable == b.hashable and a != c
+
+
+def test_try_later_yields_to_any_other_reason_as_the_sub_indication() -> None:
+    from dpa.verify.findings import decisive_sub_indication
+
+    indeterminate = "INDETERMINATE"
+    mixed = [(indeterminate, "TRY_LATER"), ("TOTAL_PASSED", None), (indeterminate, "NO_CERTIFICATE_CHAIN_FOUND")]
+    assert decisive_sub_indication(mixed, indeterminate) == "NO_CERTIFICATE_CHAIN_FOUND"
+    assert decisive_sub_indication([(indeterminate, "TRY_LATER")], indeterminate) == "TRY_LATER"
+    failed = [(indeterminate, "TRY_LATER"), ("TOTAL_FAILED", "HASH_FAILURE")]
+    assert decisive_sub_indication(failed, "TOTAL_FAILED") == "HASH_FAILURE"
+    assert decisive_sub_indication([("TOTAL_PASSED", None)], "TOTAL_PASSED") is None
+
+
+@pytest.mark.parametrize(
+    ("indication", "level", "subs", "untimestamped", "expected"),
+    [
+        ("INDETERMINATE", "B-B", [None, "NO_POE"], "prove-existence", "no timestamp"),
+        ("INDETERMINATE", "B-B", [None, "NO_POE"], "refuse", None),
+        ("INDETERMINATE", "B-B", ["TRY_LATER", "TRY_LATER"], "refuse", None),  # refuse: never sealed first
+        ("INDETERMINATE", "B-T", [None, "TRY_LATER"], "refuse", "revocation status"),
+        ("INDETERMINATE", "B-T", [None, "NO_CERTIFICATE_CHAIN_FOUND"], "prove-existence", None),
+        ("TOTAL_FAILED", "B-T", [None, "TRY_LATER"], "prove-existence", None),
+        ("TOTAL_PASSED", "B-LT", [None, None], "prove-existence", None),
+    ],
+)
+def test_which_returns_ingest_seals_before_judging(
+    indication: str, level: str, subs: list[str | None], untimestamped: str, expected: str | None
+) -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from dpa.workflows.proof import awaits_sealing
+
+    report = SimpleNamespace(
+        indication=indication, pades_level=level, signatures=[SimpleNamespace(sub_indication=s) for s in subs]
+    )
+    config = SimpleNamespace(ingest=SimpleNamespace(untimestamped=untimestamped))
+    why = awaits_sealing(cast(Any, report), cast(Any, config))
+    assert (why is None) if expected is None else (why is not None and expected in why), why

@@ -132,7 +132,9 @@ async def _signature(
     if trusted is not None:
         when = "its proof of existence" if proof is not None else "the timestamp's time"
         check_validity_at(state, signer_cert, trusted, "the signer's certificate", when)
-    signer_context = engine.anchors.signer_context(doc, moment, embedded.other_embedded_certs)
+    signer_context = engine.anchors.signer_context(
+        doc, moment, embedded.other_embedded_certs, embedded.signer_info["signed_attrs"]
+    )
     try:
         status = await _validate(embedded, signer_context, timing, policy)
     except SignatureValidationError as exc:

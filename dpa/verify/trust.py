@@ -23,6 +23,7 @@ from asn1crypto import x509
 from cryptography import x509 as pyca_x509
 from cryptography.exceptions import InvalidSignature
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
+from pyhanko.sign.general import MultivaluedAttributeError, NonexistentAttributeError, find_unique_cms_attribute
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import InsufficientRevinfoError
 from pyhanko_certvalidator.path import ValidationPath
@@ -87,18 +88,39 @@ class TrustAnchors:
         )
 
     def signer_context(
-        self, doc: DocumentContext, moment: dt.datetime, extra: Iterable[x509.Certificate]
+        self,
+        doc: DocumentContext,
+        moment: dt.datetime,
+        extra: Iterable[x509.Certificate],
+        signed_attrs: Any = None,
     ) -> ValidationContext:
-        """The signer's path at ``moment`` (its trusted time), offline, with the revocation data the file embeds."""
+        """The signer's path at ``moment`` (its trusted time), offline, with the revocation data the file embeds: the
+        DSS's, and the signature's own (Adobe's revocation-information attribute among ``signed_attrs``, as Acrobat
+        writes it with "LTV")."""
+        crls, ocsps = archived_revocation_info(signed_attrs)
         return ValidationContext(
             trust_manager=self.signer_manager,
             certificate_registry=CertificateRegistry.build([*doc.dss_certs, *extra]),
             moment=moment,
             allow_fetching=False,
             revinfo_policy=revocation_policy(),
-            crls=doc.crls,
-            ocsps=doc.ocsps,
+            crls=[*doc.crls, *crls],
+            ocsps=[*doc.ocsps, *ocsps],
         )
+
+
+def archived_revocation_info(signed_attrs: Any) -> tuple[list[Any], list[Any]]:
+    """The CRLs and OCSP responses of a signature's ``adobe_revocation_info_archival`` signed attribute (none when it
+    has no such attribute, or more than one)."""
+    if signed_attrs is None:
+        return [], []
+    try:
+        archival = find_unique_cms_attribute(signed_attrs, "adobe_revocation_info_archival")
+    except (NonexistentAttributeError, MultivaluedAttributeError):
+        return [], []
+    crls = list(archival["crl"]) if archival["crl"].native is not None else []
+    ocsps = list(archival["ocsp"]) if archival["ocsp"].native is not None else []
+    return crls, ocsps
 
 
 def revocation_policy() -> CertRevTrustPolicy:
@@ -206,9 +228,11 @@ def tsa_certificate_problem(cert: x509.Certificate) -> str | None:
 async def missing_revocation_status(
     indic: AdESSubIndic | None, context: ValidationContext, cert: x509.Certificate
 ) -> bool:
-    """Whether a general chain failure is really "revocation not checked": the path is sound but the file carries no
-    usable CRL or OCSP response for a certificate on it (pyHanko reports its ``InsufficientRevinfoError`` as a
-    general chain failure; ETSI calls it INDETERMINATE/TRY_LATER). Asked again of the same context, only on failure.
+    """Whether a general chain failure is really "revocation not checked": the first problem on the path is that the
+    file carries no usable CRL or OCSP response for a certificate on it (pyHanko reports its
+    ``InsufficientRevinfoError`` as a general chain failure; ETSI calls it INDETERMINATE/TRY_LATER). Checks below that
+    point of the path have not run yet: the sealed copy ingest judges, with the data fetched, shows any later
+    problem. Asked again of the same context, only on failure.
     """
     if indic is None or str(indic.standard_name) != "CERTIFICATE_CHAIN_GENERAL_FAILURE":
         return False
@@ -353,6 +377,7 @@ def same_key(a: x509.Certificate, b: x509.Certificate) -> bool:
 
 __all__ = [
     "TrustAnchors",
+    "archived_revocation_info",
     "check_validity_at",
     "describe_trust_problem",
     "dn",

@@ -14,9 +14,11 @@ A returned file is accepted only when, in this order:
 6. with an :class:`~dpa.archive.seal.Archiver` (``dpa ingest`` always passes one): validation data and an archive
    timestamp are added (PAdES B-LTA, DESIGN.md §12) and the sealed copy verifies as the returned file did.
 
-A counter-signature without a timestamp (``[ingest] untimestamped = "prove-existence"``, the default) is sealed
-before step 3 — with the given archiver, or one made for it — and step 3 judges that sealed copy at its archive
-timestamp (:mod:`dpa.workflows.proof`); the date it is effective from is then "no later than" that moment's date.
+A counter-signature without a timestamp (``[ingest] untimestamped = "prove-existence"``, the default), and a
+return whose signer's revocation status the file does not carry (INDETERMINATE/TRY_LATER), are sealed before
+step 3 — with the given archiver, or one made for it — and step 3 judges that sealed copy (:mod:`dpa.workflows.proof`):
+at its archive timestamp, with the validation data the seal fetched. The date an untimestamped one is effective from
+is "no later than" that moment's date.
 
 Then the file (sealed, with an archiver) is stored, never over another file, as
 ``signed/<customer id>+<register id>.pdf`` beside the issued file (``+`` never occurs in an id, and the register
@@ -44,7 +46,7 @@ from dpa.verify.effective_date import amsterdam_text
 from dpa.verify.report import PROOF_OF_EXISTENCE
 from dpa.verify.verifier import DocumentReport, Verifier
 from dpa.workflows.evidence import ControllerSigner, check_return
-from dpa.workflows.proof import Sealed, awaits_sealing, prove_existence
+from dpa.workflows.proof import NO_REVOCATION_DATA, Sealed, awaits_sealing, prove_existence
 from dpa.workflows.signer import compare_signer
 
 SIGNED_FOLDER = "signed"
@@ -84,7 +86,8 @@ def ingest_file(
 
     ``confirm_signer``: legal confirms that the controller's signer signs for the customer although the
     certificate names neither the customer's legal name nor its e-mail domain. ``archiver``: seal the accepted
-    copy (validation data and an archive timestamp) before it is stored; without one it is stored as returned.
+    copy (validation data and an archive timestamp) before it is stored; without one it is stored as returned,
+    except a return that has to be sealed to be judged (see the module docstring), which is stored sealed.
     """
     data = _read_returned(path, verifier.limits.max_file_bytes)
     if isinstance(data, str):
@@ -106,7 +109,8 @@ def ingest_file(
         return _already_effective(path, register, agreement, data, digest)
     verified = _verified(path, data, verifier, archiver)
     if isinstance(verified, str):
-        register.record_refusal(agreement.id, digest, "NO_PROOF_OF_EXISTENCE", verified)
+        code = "NO_REVOCATION_DATA" if verified.startswith(NO_REVOCATION_DATA) else "NO_PROOF_OF_EXISTENCE"
+        register.record_refusal(agreement.id, digest, code, verified)
         return IngestResult(path, False, verified, agreement)
     report, proved = verified
     if not (report.indication == "TOTAL_PASSED" and report.complete and report.effective_date is not None):
