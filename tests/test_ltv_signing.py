@@ -166,3 +166,32 @@ def test_without_revocation_services(
             "TRY_LATER",
             "B-T",
         )
+
+
+def test_missing_revocation_data_is_asked_once_per_run_and_keeps_nothing_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, memory: at B-T (services down, not required) a batch plans every signature. pyHanko's fetchers cache
+    the failed fetch and re-raise that one exception, whose traceback then grows by each caller's frames; the run's
+    fetcher answers from its own memory instead, so 200 plans keep no frames alive."""
+    import gc
+    import types
+
+    from dpa.signing.ltv import RevocationFetcher
+    from dpa.signing.trust import asn1_certificate
+
+    with served_pki(tmp_path / "pki", monkeypatch, revocation_up=False) as served:
+        roots = [asn1_certificate(served.pki.ca.cert)]
+        processor = asn1_certificate(served.pki.processor.cert)
+        fetcher = RevocationFetcher(roots, required=False, timeout_s=5)
+        first = fetcher.plan(processor, roots, None)
+        assert first.level == "B-T" and first.warning and "no revocation data" in first.warning
+
+        def frames() -> int:
+            gc.collect()
+            return sum(isinstance(o, types.FrameType) for o in gc.get_objects())
+
+        before = frames()
+        plans = [fetcher.plan(processor, roots, None) for _ in range(200)]
+        assert {(p.level, p.warning) for p in plans} == {(first.level, first.warning)}
+        assert frames() <= before + 5, "frames kept alive by repeated planning"

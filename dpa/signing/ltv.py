@@ -83,6 +83,8 @@ class RevocationFetcher:
         self._made: dt.datetime | None = None
         self._lock = threading.Lock()
         self._warned = False
+        self._missing: dict[bytes, str] = {}
+        """Certificate SHA-256 → the warning, for data this run's fetchers could not have (see _known_missing)."""
 
     def context(self, other_certs: Iterable[x509.Certificate] = ()) -> ValidationContext:
         """A fresh validation context (moment: now) that fetches through the run's shared, caching fetchers and
@@ -108,6 +110,9 @@ class RevocationFetcher:
         Raises :class:`~dpa.errors.SigningError` for a revoked, expired or untrusted certificate, and
         :class:`MissingRevocationData` when data is missing and required; otherwise returns the plan.
         """
+        known = self._known_missing(cert)
+        if known is not None:
+            return LtvPlan(LEVEL_T, None, known)
         context = self.context(chain)
         try:
             asyncio.run(self._probe(context, cert, chain, timestamper, whose))
@@ -119,8 +124,21 @@ class RevocationFetcher:
                 ) from None
             warning = f"{exc}; signing at PAdES B-T, without validation data ([signing] require_revocation_data)"
             self._warn_once(warning)
+            with self._lock:
+                self._missing[cert.sha256] = warning
             return LtvPlan(LEVEL_T, None, warning)
         return LtvPlan(LEVEL_LT, context)
+
+    def _known_missing(self, cert: x509.Certificate) -> str | None:
+        """The warning of this run's earlier attempt for ``cert`` when its data could not be had and is not required:
+        not asked again until the fetchers are renewed. Asking again would re-raise pyHanko's cached fetch error,
+        whose traceback then grows by every caller's frames (and keeps them alive): memory that grew with every
+        document of a batch at B-T."""
+        if self.required:
+            return None
+        self._shared_fetchers()  # renews the fetchers (and forgets the failures) after max_age
+        with self._lock:
+            return self._missing.get(cert.sha256)
 
     async def _probe(
         self,
@@ -150,6 +168,7 @@ class RevocationFetcher:
             if self._fetchers is None or self._made is None or now - self._made > self._max_age:
                 self._fetchers = self._backend.get_fetchers()
                 self._made = now
+                self._missing.clear()
             return self._fetchers
 
     def _warn_once(self, warning: str) -> None:
