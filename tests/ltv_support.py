@@ -28,21 +28,27 @@ from tests.conftest import EXAMPLE_SIGNER_EMAIL
 from tests.signing_support import free_port, with_tsa_urls
 
 
+class _Responding:
+    """For a holder of a TSA server that also answers CRL and OCSP requests."""
+
+    server: TsaServer
+
+    @property
+    def responder(self) -> RevocationResponder:
+        """The revocation responder (its ``requests`` count what was asked)."""
+        revocation = self.server.revocation
+        assert revocation is not None
+        return revocation
+
+
 @dataclass
-class ServedPki:
+class ServedPki(_Responding):
     """A test's own development PKI with its TSA (and, unless down, its CRL/OCSP services) served in-process."""
 
     pki: DevPki
     config: Config
     """The PKI's dpa.toml with ``[tsa] urls`` at the running TSA (and the verifier bridge)."""
     server: TsaServer
-
-    @property
-    def responder(self) -> RevocationResponder:
-        """The revocation responder (its ``requests`` counter)."""
-        revocation = self.server.revocation
-        assert revocation is not None
-        return revocation
 
     def with_changes(self, **signing: Any) -> Config:
         """``config`` with ``[signing]`` keys changed."""
@@ -80,18 +86,11 @@ def plain_tsa(tsa: CertKey) -> Iterator[str]:
 
 
 @dataclass
-class PublishingCa:
+class PublishingCa(_Responding):
     """A customer's own CA whose certificates name a CRL and OCSP address on loopback, where it answers."""
 
     ca: CertKey
     server: TsaServer
-
-    @property
-    def responder(self) -> RevocationResponder:
-        """The CA's revocation responder (its ``requests`` count what was fetched)."""
-        revocation = self.server.revocation
-        assert revocation is not None
-        return revocation
 
 
 @contextlib.contextmanager

@@ -516,24 +516,18 @@ def _crl(ca: CertKey, revoked: list[x509.RevokedCertificate], issued: dt.datetim
 def with_revocation_data(data: bytes, *cas: CertKey, issued: dt.datetime | None = None) -> bytes:
     """``data`` plus a DSS update with an empty CRL from each of ``cas``: the validation data that B-LT signing or
     dpa ingest's seal adds, for files signed here with pyHanko's defaults (which embed none)."""
+    return incremental(data, add_dss_crl(*(crl_of(ca, issued=issued) for ca in cas)))
+
+
+def add_dss_crl(*der_crls: bytes) -> Callable[[IncrementalPdfFileWriter], None]:
+    """Validation data after signing: a DSS holding ``der_crls`` (what B-LT adds; allowed by §6)."""
     from asn1crypto import crl as asn1_crl
     from pyhanko.sign.validation import DocumentSecurityStore
 
-    crls = [asn1_crl.CertificateList.load(crl_of(ca, issued=issued)) for ca in cas]
+    crls = [asn1_crl.CertificateList.load(der) for der in der_crls]
 
     def edit(writer: IncrementalPdfFileWriter) -> None:
         DocumentSecurityStore.supply_dss_in_writer(writer, None, crls=crls)
-
-    return incremental(data, edit)
-
-
-def add_dss_crl(der_crl: bytes) -> Callable[[IncrementalPdfFileWriter], None]:
-    """Validation data after signing: a DSS holding ``der_crl`` (what B-LT adds; allowed by §6)."""
-    from asn1crypto import crl as asn1_crl
-    from pyhanko.sign.validation import DocumentSecurityStore
-
-    def edit(writer: IncrementalPdfFileWriter) -> None:
-        DocumentSecurityStore.supply_dss_in_writer(writer, None, crls=[asn1_crl.CertificateList.load(der_crl)])
 
     return edit
 

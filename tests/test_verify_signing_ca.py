@@ -14,12 +14,9 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from asn1crypto import crl as asn1_crl
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.validation import DocumentSecurityStore
 
 from dpa.config import Config, load_config
 from dpa.devtools.certs import CertKey
@@ -88,12 +85,7 @@ def sign(
     signers.PdfSigner(meta, signer, timestamper=timestamper).sign_pdf(DpaUpdateWriter(data), output=out)
     if ca is None:
         return out.getvalue()
-    crl = asn1_crl.CertificateList.load(ca.crl([], dt.datetime.now(dt.UTC)))
-
-    def edit(writer: IncrementalPdfFileWriter) -> None:
-        DocumentSecurityStore.supply_dss_in_writer(writer, None, crls=[crl])
-
-    return tamper.incremental(out.getvalue(), edit)
+    return tamper.incremental(out.getvalue(), tamper.add_dss_crl(ca.crl([], dt.datetime.now(dt.UTC))))
 
 
 def controller(report: DocumentReport) -> tuple[str, str | None, tuple[str, ...]]:
